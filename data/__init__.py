@@ -1,0 +1,1 @@
+"""Everything between image files on disk and tensors: datasets, damage synthesis, augmentation, splits."""

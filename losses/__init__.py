@@ -1,0 +1,1 @@
+"""Training losses and their weighted combination."""

@@ -1,0 +1,1 @@
+"""The competition score and other image metrics."""

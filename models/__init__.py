@@ -1,0 +1,1 @@
+"""Networks: U-Net generator, PatchGAN discriminator, output heads, init, registry."""

@@ -1,0 +1,1 @@
+"""The GAN training loop, checkpoints, logging, prediction."""

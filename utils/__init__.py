@@ -1,0 +1,1 @@
+"""Small shared utilities (config machinery, colour formulas, I/O, device): the lowest layer."""
