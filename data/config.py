@@ -6,13 +6,80 @@ from dataclasses import dataclass
 from typing import Literal
 
 from utils.config import param, section
+from utils.errors import ConfigError
+
+SHAPE_KINDS = ("rectangle", "ellipse", "polygon", "star")
+
+
+@dataclass
+class DamageConfig:
+    """Synthetic damage: one lost region per image, filled with one constant gray (DESIGN.md §1)."""
+
+    shapes: dict[str, float] = param(
+        {"rectangle": 0.3, "ellipse": 0.3, "polygon": 0.2, "star": 0.2},
+        "relative probability of each shape kind: rectangle (incl. thin ones), ellipse (incl. circles), "
+        "polygon (random vertex order, self-intersecting), star (star-shaped with long thin spikes)",
+        ge=0.0,
+    )
+    area_min: float = param(0.01, "smallest lost area as a fraction of the image", gt=0.0, le=1.0)
+    area_max: float = param(0.13, "largest lost area as a fraction of the image", gt=0.0, le=1.0)
+    fill_min: int = param(0, "darkest constant gray of the lost region (competition: 0..86 seen)", ge=0, le=255)
+    fill_max: int = param(100, "brightest constant gray of the lost region", ge=0, le=255)
+    vertices_min: int = param(3, "fewest vertices of polygon and star shapes", ge=3)
+    vertices_max: int = param(20, "most vertices of polygon and star shapes", ge=3)
+    rect_aspect_max: float = param(4.0, "rectangles: largest long/short side ratio (thin rectangles)", ge=1.0)
+    ellipse_aspect_max: float = param(2.0, "ellipses: largest long/short axis ratio (1 = circles only)", ge=1.0)
+    polygon_aspect_max: float = param(2.5, "polygons and stars: largest stretch of one axis before rotation", ge=1.0)
+    spike_ratio_max: float = param(5.0, "stars: largest ratio of a spike's tip radius to the shape's inner radius", ge=1.0)
+
+    def check(self) -> None:
+        unknown = sorted(set(self.shapes) - set(SHAPE_KINDS))
+        if unknown:
+            raise ConfigError("shapes", f"unknown shape kind {unknown[0]!r}, expected some of {', '.join(SHAPE_KINDS)}")
+        if sum(self.shapes.values()) <= 0:
+            raise ConfigError("shapes", "got all probabilities 0, expected at least one shape kind with a probability > 0")
+        for low, high in (("area_min", "area_max"), ("fill_min", "fill_max"), ("vertices_min", "vertices_max")):
+            if getattr(self, low) > getattr(self, high):
+                raise ConfigError(low, f"got {getattr(self, low)}, expected a value <= {high} ({getattr(self, high)})")
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation, applied identically to input, target and mask."""
+
+    hflip: bool = param(True, "flip training crops left-right with probability 0.5")
+    scale_min: float = param(1.0, "smallest random rescale factor of a training image before cropping (1 = off)", gt=0.0)
+    scale_max: float = param(1.0, "largest random rescale factor of a training image before cropping (1 = off)", gt=0.0)
+
+    def check(self) -> None:
+        if self.scale_min > self.scale_max:
+            raise ConfigError("scale_min", f"got {self.scale_min}, expected a value <= scale_max ({self.scale_max})")
 
 
 @dataclass
 class ValConfig:
     """How the validation split is carved out of the training data."""
 
-    fraction: float = param(0.1, "hold-out fraction of the training images used for validation (0 = no validation)", ge=0.0, lt=1.0)
+    fraction: float = param(0.1, "hold-out fraction of the training images used for validation (0 = no validation); used when folds = 0", ge=0.0, lt=1.0)
+    folds: int = param(0, "K-fold cross-validation: number of folds (0 = plain hold-out by `fraction`)", ge=0)
+    fold: int = param(0, "K-fold: which fold (0-based) is the validation set", ge=0)
+    group: bool = param(
+        False,
+        "group-aware split: cluster visually similar images (photos of the same place) and keep each "
+        "group entirely on one side, so near-duplicates cannot leak into validation",
+    )
+    group_threshold: float = param(
+        10.0,
+        "group mode: two images are near-duplicates when the RMS difference of their 8x8 Lab thumbnails "
+        "(0..255 units) is below this; groups are the connected sets of near-duplicates",
+        gt=0.0,
+    )
+
+    def check(self) -> None:
+        if self.folds == 1:
+            raise ConfigError("folds", "got 1, expected 0 (hold-out) or at least 2 folds")
+        if self.folds and self.fold >= self.folds:
+            raise ConfigError("fold", f"got {self.fold}, expected a fold index below folds ({self.folds})")
 
 
 @dataclass
@@ -21,4 +88,30 @@ class DataConfig:
     root: str = param("", "the dataset folder (for dacon: the folder holding train.csv)")
     crop_size: int = param(256, "training crop size in pixels (square)", ge=8)
     num_workers: int = param(2, "DataLoader worker processes (0 = load in the main process)", ge=0)
+    prefill: Literal["none", "telea", "ns"] = param(
+        "telea",
+        "classical fill of the lost region in the network's input: none = keep the constant gray, "
+        "telea / ns = OpenCV Telea / Navier-Stokes inpainting (pixels outside the hole stay exact)",
+    )
+    resynth_prob: float = param(
+        0.0,
+        "dacon: probability of replacing a training pair's damage by freshly synthesized damage on its "
+        "ground truth (more masks per photo)",
+        ge=0.0,
+        le=1.0,
+    )
+    pad_if_smaller: bool = param(
+        False,
+        "an image smaller than crop_size (or val_size) is reflect-padded instead of failing with an error",
+    )
+    val_size: int | None = param(
+        None,
+        "centre-crop validation images to this square size so images of mixed sizes can be batched "
+        "(null = full images; fine for dacon, where all images are 512x512)",
+        ge=8,
+    )
+    test_dir: str = param("", "photos format: optional folder of damaged gray test images to predict (empty = no test split)")
+    cache_dir: str = param("", "where the group-split cache is written (empty = <root>/.chromafill_cache)")
+    damage: DamageConfig = section(DamageConfig, "synthetic damage (photos format, and dacon resynthesis)")
+    augment: AugmentConfig = section(AugmentConfig, "training augmentation")
     val: ValConfig = section(ValConfig, "validation split")

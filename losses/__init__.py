@@ -1,1 +1,1 @@
-"""Training losses and their weighted combination."""
+"""Training losses and their weighted combination (GeneratorLoss, DiscriminatorLoss in losses.combined)."""

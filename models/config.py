@@ -1,27 +1,83 @@
-"""The `model:` config section."""
+"""The `model:` config section.
+
+Each network section's fields (except `type`, and `enabled` for the mask net) are exactly the
+keyword arguments of the class its `type` names in :mod:`models.registry`; `check()` validates
+the type and those arguments when the config is loaded, so a typo fails before training starts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from models import registry
 from utils.config import param, section
+
+Norm = Literal["batch", "instance", "none"]
 
 
 @dataclass
 class GeneratorConfig:
-    type: str = param("unet", "generator class, by registry name")
-    base_channels: int = param(64, "channels of the first encoder level", ge=1)
-    depth: int = param(8, "encoder levels; inputs are padded to a multiple of 2**depth", ge=1)
+    """The generator: a pix2pix U-Net from the gray input (and hole mask) to a colour photo."""
+
+    type: str = param("unet", "generator architecture, by registered name (built in: unet)")
+    base_channels: int = param(64, "channels of the first encoder level; level i has base_channels * 2**i, capped at 8x (pix2pix: 64)", ge=1)
+    depth: int = param(8, "encoder levels, each halving the resolution (pix2pix: 8); inputs are padded inside to a multiple of 2**depth and cropped back, so any image size works", ge=1)
+    norm: Norm = param("batch", "normalisation layer: batch (pix2pix), instance, or none")
+    dropout: float = param(0.5, "dropout probability in the inner decoder levels (pix2pix: 0.5, its only noise source); always off in eval mode, so inference is deterministic", ge=0.0, lt=1.0)
+    dropout_levels: int = param(3, "how many decoder levels just above the innermost one use dropout (pix2pix: 3)", ge=0)
+    upsample: Literal["transpose", "resize"] = param("transpose", "decoder upsampling: transpose = 4x4 transposed convolution (pix2pix); resize = nearest-neighbour 2x resize then 3x3 convolution, which avoids checkerboard artefacts")
+    bottleneck_blocks: int = param(0, "residual blocks (two 3x3 convolutions, no normalisation) inserted at the bottleneck for more capacity at the coarsest scale", ge=0)
+    mask_channel: bool = param(True, "feed the hole mask to the network as a second input channel (the output head uses the mask either way)")
+    head: Literal["rgb", "luma_composite"] = param("luma_composite", "output head: rgb = plain tanh RGB; luma_composite = predict Y, Cb, Cr (BT.601, the weights of the gray conversion) and use the input's gray as Y outside the hole, so luminance there is exact")
+    gray_snap: float = param(0.0, "eval mode only: pixels whose predicted HSV saturation (0..1) is below this become exactly gray (R=G=B=luminance), because faint wrong tints scatter the hue histogram; 0 = off", ge=0.0, le=1.0)
+    pad_mode: Literal["reflect", "replicate"] = param("reflect", "how the input is padded to a multiple of 2**depth (reflect falls back to replicate when the image is smaller than the padding)")
+
+    def check(self) -> None:
+        registry.validate("generator", self)
 
 
 @dataclass
 class DiscriminatorConfig:
-    type: str = param("patchgan", "discriminator class, by registry name")
-    base_channels: int = param(64, "channels of the first layer", ge=1)
-    n_layers: int = param(3, "strided layers (3 = 70x70 receptive field)", ge=1)
+    """The conditional PatchGAN discriminator that judges (gray input, colour photo) pairs."""
+
+    type: str = param("patchgan", "discriminator architecture, by registered name (built in: patchgan)")
+    base_channels: int = param(64, "channels of the first layer; later layers double, capped at 8x (pix2pix: 64)", ge=1)
+    n_layers: int = param(3, "strided convolution layers: each logit sees a (9 * 2**n_layers - 2)-pixel square patch (n_layers 3 = 70x70, pix2pix)", ge=1)
+    norm: Norm = param("batch", "normalisation layer: batch (pix2pix), instance, or none (common together with spectral_norm)")
+    spectral_norm: bool = param(False, "spectral normalisation on every convolution, which bounds the discriminator's Lipschitz constant and steadies GAN training")
+    num_scales: int = param(1, "1 = one PatchGAN; 2 or more = pix2pixHD multi-scale: one more PatchGAN (own weights) per scale, each on a 2x smaller input", ge=1)
+
+    def check(self) -> None:
+        registry.validate("discriminator", self)
+
+
+@dataclass
+class MaskNetConfig:
+    """An optional learned hole detector: a small U-Net from the raw damaged gray to hole logits."""
+
+    enabled: bool = param(False, "build the learned mask net (trained with BCE on the true masks); off = masks come from the constant-fill detector")
+    type: str = param("unet", "mask net architecture, by registered name (built in: unet)")
+    base_channels: int = param(16, "channels of the first encoder level (capped at 8x deeper down)", ge=1)
+    depth: int = param(6, "encoder levels; inputs are padded to a multiple of 2**depth and cropped back", ge=1)
+    norm: Norm = param("batch", "normalisation layer: batch, instance, or none")
+    upsample: Literal["transpose", "resize"] = param("resize", "decoder upsampling: transpose convolution or nearest resize then convolution")
+
+    def check(self) -> None:
+        registry.validate("mask_net", self)
+
+
+@dataclass
+class InitConfig:
+    """Weight initialisation of every network, applied when it is built (not when weights are loaded)."""
+
+    type: Literal["normal", "xavier", "kaiming"] = param("normal", "normal = N(0, gain) as pix2pix; xavier = Xavier-normal with this gain; kaiming = Kaiming-normal (fan-in, ignores gain)")
+    gain: float = param(0.02, "standard deviation for normal, gain for xavier; normalisation scales start at N(1, gain)", gt=0.0)
 
 
 @dataclass
 class ModelConfig:
-    generator: GeneratorConfig = section(GeneratorConfig)
-    discriminator: DiscriminatorConfig = section(DiscriminatorConfig)
+    generator: GeneratorConfig = section(GeneratorConfig, "the generator")
+    discriminator: DiscriminatorConfig = section(DiscriminatorConfig, "the discriminator")
+    mask_net: MaskNetConfig = section(MaskNetConfig, "the optional learned hole detector")
+    init: InitConfig = section(InitConfig, "weight initialisation")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from data.config import DataConfig
 from losses.config import LossConfig
 from models.config import ModelConfig
 from utils import config as cfgio
 from utils.config import param, section
+from utils.errors import ConfigError
 
 
 @dataclass
@@ -20,7 +22,7 @@ class ExperimentConfig:
 
     def check(self) -> None:
         if not self.name or "/" in self.name or self.name in (".", ".."):
-            raise cfgio.ConfigError("name", f"got {self.name!r}, expected a non-empty folder name without '/'")
+            raise ConfigError("name", f"got {self.name!r}, expected a non-empty folder name without '/'")
 
     @property
     def run_dir(self) -> Path:
@@ -28,9 +30,78 @@ class ExperimentConfig:
 
 
 @dataclass
+class OptimConfig:
+    lr_g: float = param(2e-4, "Adam learning rate of the generator (and the mask net)", gt=0.0)
+    lr_d: float = param(2e-4, "Adam learning rate of the discriminator", gt=0.0)
+    betas: tuple[float, float] = param((0.5, 0.999), "Adam betas (pix2pix: 0.5, 0.999)", ge=0.0, lt=1.0)
+    weight_decay: float = param(0.0, "decoupled weight decay (AdamW); 0 = plain Adam", ge=0.0)
+
+
+@dataclass
+class SchedulerConfig:
+    type: Literal["constant", "linear", "cosine", "plateau"] = param(
+        "linear",
+        "learning-rate schedule per epoch: linear = pix2pix (constant, then linear decay to 0 from "
+        "decay_start), cosine = cosine decay to min_lr_ratio, plateau = ReduceLROnPlateau on val/score",
+    )
+    warmup_epochs: int = param(0, "epochs of linear warm-up from lr/10 before the schedule", ge=0)
+    decay_start: float = param(0.5, "linear: fraction of train.epochs after which the decay starts", ge=0.0, le=1.0)
+    min_lr_ratio: float = param(0.0, "cosine: final lr as a fraction of the initial lr", ge=0.0, le=1.0)
+    plateau_factor: float = param(0.5, "plateau: lr multiplier when the score stalls", gt=0.0, lt=1.0)
+    plateau_patience: int = param(3, "plateau: epochs without improvement before lowering the lr", ge=0)
+
+
+@dataclass
+class EmaConfig:
+    enabled: bool = param(True, "keep an exponential moving average of the generator for validation, test and best.pt")
+    decay: float = param(0.999, "EMA decay per optimisation step", gt=0.0, lt=1.0)
+
+
+@dataclass
+class CheckpointConfig:
+    every_steps: int = param(0, "also write last.pt every N steps inside an epoch (0 = only at epoch end)", ge=0)
+    keep_last: int = param(2, "keep this many epoch_NNN.pt files beside last.pt (0 = none)", ge=0)
+
+
+@dataclass
+class ValidationConfig:
+    every_epochs: int = param(1, "validate every N epochs (0 = never; best.pt then follows the last epoch)", ge=0)
+    max_images: int = param(0, "score at most this many validation images (0 = all)", ge=0)
+    num_visuals: int = param(4, "validation samples in the TensorBoard image grid", ge=0)
+    batch_size: int = param(4, "images per validation forward pass", ge=1)
+
+
+@dataclass
+class TestConfig:
+    enabled: bool = param(True, "predict the test split after each epoch and zip it (skipped when the data has no test split)")
+    every_epochs: int = param(1, "write test predictions every N epochs (the last epoch always)", ge=1)
+
+
+@dataclass
 class TrainConfig:
     epochs: int = param(200, "number of training epochs (raise it on resume to train longer)", ge=1)
-    batch_size: int = param(4, "images per optimisation step", ge=1)
+    batch_size: int = param(4, "images per optimisation step (per process under torchrun)", ge=1)
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "auto = cuda when present, else cpu")
+    amp: Literal["off", "bf16", "fp16"] = param("off", "mixed precision: bf16 (CPU or GPU) or fp16 with a GradScaler (GPU)")
+    channels_last: bool = param(True, "use the channels_last memory format (faster convolutions on CPU and GPU)")
+    deterministic: bool = param(False, "deterministic kernels, for exactly reproducible runs (slower)")
+    d_steps_per_g: int = param(1, "discriminator updates per generator update", ge=1)
+    grad_clip: float = param(0.0, "clip each network's gradient norm to this value (0 = off)", ge=0.0)
+    max_minutes: float = param(0.0, "stop cleanly after this many minutes of training (0 = no limit)", ge=0.0)
+    max_nonfinite_steps: int = param(20, "stop with a checkpoint after this many non-finite losses in a row", ge=1)
+    mask_net_weight: float = param(1.0, "weight of the mask net's BCE loss (when model.mask_net is enabled)", ge=0.0)
+    sync_batchnorm: bool = param(False, "under torchrun, convert BatchNorm layers to SyncBatchNorm")
+    log_every_steps: int = param(10, "write training scalars to TensorBoard every N steps", ge=1)
+    optim: OptimConfig = section(OptimConfig)
+    scheduler: SchedulerConfig = section(SchedulerConfig)
+    ema: EmaConfig = section(EmaConfig)
+    checkpoint: CheckpointConfig = section(CheckpointConfig)
+    validation: ValidationConfig = section(ValidationConfig)
+    test: TestConfig = section(TestConfig)
+
+    def check(self) -> None:
+        if self.scheduler.type == "plateau" and self.scheduler.warmup_epochs:
+            raise ConfigError("scheduler.warmup_epochs", f"got {self.scheduler.warmup_epochs}, expected 0 with scheduler.type 'plateau'")
 
 
 @dataclass
@@ -45,3 +116,8 @@ class Config:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Load and validate an experiment config; raises ChromaFillError naming the key at fault."""
     return cfgio.load(Config, path, overrides)
+
+
+def config_from_dict(tree: dict) -> Config:
+    """Validate a plain tree (e.g. the config stored in a checkpoint)."""
+    return cfgio.from_dict(Config, tree)

@@ -1,0 +1,87 @@
+"""A small registry so that `type: unet` in YAML picks a network class.
+
+A config section is the keyword arguments of the class it names: every field except `type`
+(and `enabled`) is passed as a keyword. :func:`validate` checks the name and that the class takes
+exactly those keywords, so a misspelled type or an option the class does not have is a
+ConfigError naming the key, raised when the config is loaded rather than mid-run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from typing import Any, Callable, TypeVar
+
+from utils.errors import ConfigError
+
+KINDS = ("generator", "discriminator", "mask_net")
+# Fields of a config section that configure the build, not the class.
+_NOT_KWARGS = frozenset({"type", "enabled"})
+# Modules holding the built-in classes. Imported lazily: they import this module to register,
+# and the config dataclasses validate against the registry before anyone has imported them.
+_BUILTIN_MODULES = ("models.unet", "models.patchgan")
+
+_REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
+
+C = TypeVar("C", bound=type)
+
+
+def register(kind: str, name: str) -> Callable[[C], C]:
+    """Class decorator: make `cls` selectable as `type: name` in the `kind` config section."""
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown network kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+    def add(cls: C) -> C:
+        existing = _REGISTRY[kind].get(name)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"{kind} type {name!r} is already registered to {existing.__qualname__}")
+        _REGISTRY[kind][name] = cls
+        return cls
+
+    return add
+
+
+def names(kind: str) -> list[str]:
+    """The registered type names of `kind`, sorted."""
+    _load_builtins()
+    return sorted(_REGISTRY[kind])
+
+
+def kwargs_of(cfg: Any) -> dict[str, Any]:
+    """The keyword arguments a config section passes to its class."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in _NOT_KWARGS}
+
+
+def validate(kind: str, cfg: Any) -> type:
+    """The class `cfg.type` names; ConfigError (key relative to the section) if it cannot take `cfg`."""
+    _load_builtins()
+    cls = _REGISTRY[kind].get(cfg.type)
+    if cls is None:
+        known = ", ".join(names(kind))
+        raise ConfigError("type", f"got {cfg.type!r}, expected a registered {kind} type: {known}")
+    params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    given = kwargs_of(cfg)
+    for key in given:
+        if not takes_any and key not in params:
+            raise ConfigError(key, f"is not an option of {kind} type {cfg.type!r}")
+    for key, p in params.items():
+        required = p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        if required and key not in given:
+            raise ConfigError(key, f"{kind} type {cfg.type!r} needs this option but the config has no such key")
+    return cls
+
+
+def create(kind: str, cfg: Any, prefix: str) -> Any:
+    """Instantiate the class `cfg.type` names with the section's fields; errors name `prefix.key`."""
+    try:
+        cls = validate(kind, cfg)
+    except ConfigError as err:
+        raise err.under(prefix) from None
+    return cls(**kwargs_of(cfg))
+
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)

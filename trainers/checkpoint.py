@@ -1,0 +1,88 @@
+"""Checkpoint files: atomic writes, safe loading, rotation of epoch files.
+
+A checkpoint is a plain dict of tensors and Python primitives, so it loads with
+``torch.load(weights_only=True)``: a file crafted to run code on unpickling is refused, not run.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from utils.atomic import atomic_write
+from utils.errors import ChromaFillError
+
+FORMAT = "chromafill-checkpoint"
+VERSION = 1
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Serialise to memory first, then write atomically: a kill leaves the previous file intact."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, buffer)
+    try:
+        atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
+    except OSError as err:
+        raise ChromaFillError(f"{path}: could not write the checkpoint ({err.strerror or err}); the previous file is intact") from None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load one of our checkpoints safely, with one-line errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChromaFillError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise ChromaFillError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    except Exception as err:  # noqa: BLE001 - the unpickler raises a wide range of types on crafted files
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise ChromaFillError(f"{path}: refused to load: not a safe ChromaFill checkpoint ({reason})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ChromaFillError(f"{path}: not a ChromaFill checkpoint (no '{FORMAT}' marker)")
+    if data.get("version", 0) > VERSION:
+        raise ChromaFillError(f"{path}: checkpoint version {data['version']} is newer than this code ({VERSION})")
+    return data
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:03d}.pt"
+
+
+def rotate_epoch_checkpoints(run_dir: Path, keep_last: int) -> None:
+    """Delete all but the newest `keep_last` epoch_NNN.pt files."""
+    files = sorted(run_dir.glob("epoch_[0-9][0-9][0-9]*.pt"))
+    for old in files[: max(len(files) - keep_last, 0)]:
+        old.unlink(missing_ok=True)
+
+
+def previous_good_checkpoint(run_dir: Path) -> Path | None:
+    """The newest epoch checkpoint that loads, for recovering from a damaged last.pt."""
+    for candidate in sorted(run_dir.glob("epoch_[0-9][0-9][0-9]*.pt"), reverse=True):
+        try:
+            load_checkpoint(candidate)
+        except ChromaFillError:
+            continue
+        return candidate
+    return None
+
+
+def first_difference(expected: Any, actual: Any, prefix: str = "") -> str | None:
+    """The dotted key of the first difference between two config trees, or None when equal."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in list(expected) + [k for k in actual if k not in expected]:
+            sub = f"{prefix}.{key}" if prefix else str(key)
+            if key not in expected or key not in actual:
+                return sub
+            found = first_difference(expected[key], actual[key], sub)
+            if found:
+                return found
+        return None
+    return None if expected == actual else (prefix or "<root>")

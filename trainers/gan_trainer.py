@@ -1,0 +1,266 @@
+"""The pix2pix step: discriminator update(s), then the generator update with D frozen.
+
+`GANTrainer` owns the networks, their optimizers, schedulers, the AMP scaler and the EMA copy,
+and knows how to put all of it into (and back out of) a checkpoint. The epoch loop, validation
+and files live in `trainers/loop.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from losses.combined import DiscriminatorLoss, GeneratorLoss
+from models.build import build_discriminator, build_generator, build_mask_net
+from trainers.config import Config
+from trainers.distributed import DistInfo
+from trainers.schedule import build_scheduler
+from utils.errors import ChromaFillError
+
+
+def set_requires_grad(net: nn.Module | None, flag: bool) -> None:
+    """pix2pix: freeze D during the generator step so its weights get no gradient."""
+    if net is not None:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    return net.module if isinstance(net, DDP) else net
+
+
+@dataclass
+class StepResult:
+    """What one training step reports for logging."""
+
+    finite: bool
+    scalars: dict[str, float] = field(default_factory=dict)
+
+
+class GANTrainer:
+    def __init__(self, config: Config, device: torch.device, dist: DistInfo = DistInfo()) -> None:
+        self.config = config
+        self.device = device
+        self.dist = dist
+        train = config.train
+        self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
+        self.generator = self._prepare(build_generator(config.model))
+        self.g_loss = GeneratorLoss(config.loss).to(device)
+        self.d_loss = DiscriminatorLoss(config.loss).to(device)
+        self.discriminator = self._prepare(build_discriminator(config.model)) if self.g_loss.needs_discriminator else None
+        mask_net = build_mask_net(config.model)
+        self.mask_net = self._prepare(mask_net) if mask_net is not None else None
+        self.ema = self._build_ema()
+        g_params = list(self.generator.parameters()) + (list(self.mask_net.parameters()) if self.mask_net else [])
+        self.opt_g = self._adam(g_params, train.optim.lr_g)
+        self.opt_d = self._adam(self.discriminator.parameters(), train.optim.lr_d) if self.discriminator else None
+        self.sched_g = build_scheduler(self.opt_g, train)
+        self.sched_d = build_scheduler(self.opt_d, train) if self.opt_d else None
+        self.scaler = torch.amp.GradScaler(device.type, enabled=train.amp == "fp16")
+        self.nonfinite_streak = 0
+        self.nonfinite_total = 0
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _prepare(self, net: nn.Module) -> nn.Module:
+        net = net.to(self.device, memory_format=self.memory_format)
+        if self.dist.enabled:
+            if self.config.train.sync_batchnorm:
+                net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DDP(net, device_ids=ids)
+        return net
+
+    def _build_ema(self) -> AveragedModel | None:
+        if not self.config.train.ema.enabled:
+            return None
+        decay = self.config.train.ema.decay
+        ema = AveragedModel(unwrap(self.generator), multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        return ema.eval()
+
+    def _adam(self, params: Any, lr: float) -> torch.optim.Optimizer:
+        optim = self.config.train.optim
+        fused = self.device.type == "cuda"
+        cls = torch.optim.AdamW if optim.weight_decay > 0 else torch.optim.Adam
+        kwargs: dict[str, Any] = {"lr": lr, "betas": optim.betas, "weight_decay": optim.weight_decay}
+        kwargs.update({"fused": True} if fused else {"foreach": True})
+        return cls(params, **kwargs)
+
+    # -- the step ----------------------------------------------------------------------------
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        amp = self.config.train.amp
+        if amp == "off":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        move = lambda t: t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)  # noqa: E731
+        return move(batch["input"]), move(batch["target"]), move(batch["mask"])
+
+    def train_step(self, batch: dict[str, Any]) -> StepResult:
+        gray, target, mask = self.to_device(batch)
+        self.generator.train()
+        with self.autocast():
+            fake = self.generator(gray, mask).float()
+        scalars: dict[str, float] = {}
+        if self.discriminator is not None:
+            if not self._discriminator_steps(gray, target, fake, scalars):
+                return self._skip(scalars)
+        total, terms = self._generator_objective(gray, target, mask, fake, batch)
+        if not torch.isfinite(total):
+            return self._skip(scalars)
+        scalars.update({f"loss/g_{k}": float(v) for k, v in terms.items()})
+        scalars["loss/g_total"] = float(total.detach())
+        scalars["grad_norm/g"] = self._update(total, self.opt_g, self.generator, self.mask_net)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(unwrap(self.generator))
+        self.nonfinite_streak = 0
+        return StepResult(True, scalars)
+
+    def _discriminator_steps(self, gray: torch.Tensor, target: torch.Tensor, fake: torch.Tensor,
+                             scalars: dict[str, float]) -> bool:
+        assert self.discriminator is not None and self.opt_d is not None
+        set_requires_grad(self.discriminator, True)
+        for _ in range(self.config.train.d_steps_per_g):
+            with self.autocast():
+                d_real = self.discriminator(gray, target)
+                d_fake = self.discriminator(gray, fake.detach())
+            loss, terms = self.d_loss(_float(d_real), _float(d_fake))
+            if not torch.isfinite(loss):
+                set_requires_grad(self.discriminator, False)
+                return False
+            scalars["grad_norm/d"] = self._update(loss, self.opt_d, self.discriminator)
+        scalars.update({f"loss/d_{k}": float(v) for k, v in terms.items()})
+        scalars["loss/d_total"] = float(loss.detach())
+        scalars["d/real_mean"] = float(torch.stack([s[-1].detach().float().mean() for s in d_real]).mean())
+        scalars["d/fake_mean"] = float(torch.stack([s[-1].detach().float().mean() for s in d_fake]).mean())
+        set_requires_grad(self.discriminator, False)
+        return True
+
+    def _generator_objective(self, gray: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                             fake: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        d_fake = d_real = None
+        if self.discriminator is not None:
+            # The unwrapped D: under DDP its frozen parameters must not wait for gradient buckets.
+            disc = unwrap(self.discriminator)
+            with self.autocast():
+                d_fake = _float(disc(gray, fake))
+                if self.g_loss.needs_real_features:
+                    with torch.no_grad():
+                        d_real = _float(disc(gray, target))
+        total, terms = self.g_loss(fake, target, mask, d_fake=d_fake, d_real=d_real)
+        if self.mask_net is not None:
+            raw = batch.get("raw_input", batch["input"]).to(self.device, non_blocking=True)
+            with self.autocast():
+                logits = self.mask_net(raw).float()
+            bce = F.binary_cross_entropy_with_logits(logits, mask) * self.config.train.mask_net_weight
+            terms = {**terms, "mask_bce": bce.detach()}
+            total = total + bce
+        return total, terms
+
+    def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, *nets: nn.Module | None) -> float:
+        """Backward, optional clipping, step; returns the gradient norm before clipping."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimizer)
+        params = [p for net in nets if net is not None for p in net.parameters() if p.grad is not None]
+        clip = self.config.train.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else math.inf, foreach=True)
+        self.scaler.step(optimizer)
+        if optimizer is self.opt_d:
+            self.scaler.update()
+        return float(norm)
+
+    def _skip(self, scalars: dict[str, float]) -> StepResult:
+        """A non-finite loss: no update; under fp16 the loss scale backs off as for an overflow."""
+        self.nonfinite_streak += 1
+        self.nonfinite_total += 1
+        if self.scaler.is_enabled():
+            self.scaler.update(self.scaler.get_scale() * self.scaler.get_backoff_factor())
+        if self.nonfinite_streak >= self.config.train.max_nonfinite_steps:
+            raise NonFiniteError(self.nonfinite_streak)
+        return StepResult(False, scalars)
+
+    # -- inference weights -------------------------------------------------------------------
+
+    def inference_generator(self) -> nn.Module:
+        """The weights used for validation, test and best.pt: the EMA copy when enabled."""
+        return self.ema.module if self.ema is not None else unwrap(self.generator)
+
+    # -- state -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": unwrap(self.generator).state_dict(),
+            "discriminator": unwrap(self.discriminator).state_dict() if self.discriminator else None,
+            "mask_net": unwrap(self.mask_net).state_dict() if self.mask_net else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict() if self.opt_d else None,
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict() if self.sched_d else None,
+            "scaler": self.scaler.state_dict(),
+            "nonfinite_total": self.nonfinite_total,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unwrap(self.generator).load_state_dict(state["generator"])
+        for name, net in (("discriminator", self.discriminator), ("mask_net", self.mask_net)):
+            if net is not None and state.get(name) is not None:
+                unwrap(net).load_state_dict(state[name])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        if self.opt_d is not None and state.get("opt_d") is not None:
+            self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        if self.sched_d is not None and state.get("sched_d") is not None:
+            self.sched_d.load_state_dict(state["sched_d"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.nonfinite_total = int(state.get("nonfinite_total", 0))
+
+    def load_weights(self, state: dict[str, Any]) -> list[str]:
+        """Fine-tuning start: network weights only (G, and D / mask net when present). Returns what loaded."""
+        loaded = []
+        for name, net in (("generator", self.generator), ("discriminator", self.discriminator), ("mask_net", self.mask_net)):
+            weights = state.get(name)
+            if net is None or weights is None:
+                continue
+            try:
+                unwrap(net).load_state_dict(weights)
+            except RuntimeError as err:
+                raise ChromaFillError(f"--load-from: the {name} weights do not fit this model config: {str(err).splitlines()[0]}") from None
+            loaded.append(name)
+        if self.ema is not None:
+            self.ema.module.load_state_dict(unwrap(self.generator).state_dict())
+        return loaded
+
+    def learning_rates(self) -> dict[str, float]:
+        rates = {"lr/g": self.opt_g.param_groups[0]["lr"]}
+        if self.opt_d is not None:
+            rates["lr/d"] = self.opt_d.param_groups[0]["lr"]
+        return rates
+
+    def networks(self) -> Iterator[nn.Module]:
+        yield from (n for n in (self.generator, self.discriminator, self.mask_net) if n is not None)
+
+
+class NonFiniteError(ChromaFillError):
+    def __init__(self, streak: int) -> None:
+        super().__init__(f"{streak} non-finite losses in a row (train.max_nonfinite_steps); lower the learning rate or use train.amp=off")
+
+
+def _float(outputs: list[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
+    """Discriminator outputs in fp32 so the losses are computed outside autocast precision."""
+    return [[t.float() for t in scale] for scale in outputs]

@@ -1,0 +1,264 @@
+"""`run_training`: the epoch loop around `GANTrainer`, with checkpoints, validation, test zips and logging."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from data.build import DataSplits, build_datasets, build_loader
+from trainers.checkpoint import (BEST, LAST, epoch_checkpoint_name, first_difference, load_checkpoint,
+                                 previous_good_checkpoint, rotate_epoch_checkpoints, save_checkpoint)
+from trainers.config import Config, config_from_dict
+from trainers.distributed import DistInfo, any_rank, barrier, init_distributed, mean_across_ranks, shutdown_distributed
+from trainers.gan_trainer import GANTrainer, NonFiniteError
+from trainers.predict import predict_to_folder, single_image_loader, write_submission_zip
+from trainers.progress import EpochProgress
+from trainers.rng import capture_rng, restore_rng
+from trainers.sampler import ResumableSampler
+from trainers.schedule import step_scheduler
+from trainers.stop import GracefulStop
+from trainers.tb_logger import TensorBoardLogger
+from trainers.validation import validate
+from utils import config as cfgio
+from utils.errors import ChromaFillError
+from utils.runtime import pick_device, seed_everything
+
+EXIT_STOPPED = {"SIGINT": 130, "SIGTERM": 143}
+
+
+@dataclass
+class Position:
+    """Where the run stands: completed epochs, steps inside the current epoch, global step."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_score: float = float("-inf")
+
+
+def run_training(config: Config, resume: str | None = None, load_from: str | None = None) -> int:
+    """Train as the config says; returns the process exit code."""
+    device = pick_device(config.train.device)
+    dist = init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        return _Run(config, device, dist, resume, load_from).run()
+    finally:
+        shutdown_distributed(dist)
+
+
+class _Run:
+    def __init__(self, config: Config, device: torch.device, dist: DistInfo, resume: str | None,
+                 load_from: str | None) -> None:
+        self.config = config
+        self.device = device
+        self.dist = dist
+        self.run_dir = config.experiment.run_dir
+        checkpoint = self._resume_checkpoint(resume)
+        load_state = load_checkpoint(load_from, device) if load_from else None
+        seed_everything(config.experiment.seed + dist.rank, config.train.deterministic)
+        self.splits: DataSplits = build_datasets(config.data, config.experiment.seed)
+        self.trainer = GANTrainer(config, device, dist)
+        self.pos = Position()
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        elif load_state is not None:
+            loaded = self.trainer.load_weights(load_state)
+            self._say(f"loaded weights ({', '.join(loaded)}) from {load_from}")
+        if dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfgio.dump(config, self.run_dir / "config.yaml")
+        self.sampler = ResumableSampler(len(self.splits.train), config.experiment.seed, True, dist.rank, dist.world_size)
+        self.loader = build_loader(self.splits.train, config.train.batch_size, shuffle=False,
+                                   num_workers=config.data.num_workers, seed=config.experiment.seed,
+                                   drop_last=True, sampler=self.sampler)
+        self.logger = TensorBoardLogger(self.run_dir, self.pos.global_step, enabled=dist.is_main)
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def _resume_checkpoint(self, resume: str | None) -> dict[str, Any] | None:
+        if resume is None:
+            return None
+        path = self.run_dir / LAST if resume == "auto" else Path(resume)
+        if resume == "auto" and not path.exists():
+            self._say(f"--resume auto: no {path} yet, starting a new run")
+            return None
+        try:
+            checkpoint = load_checkpoint(path, self.device)
+        except ChromaFillError:
+            fallback = previous_good_checkpoint(path.parent) if resume == "auto" else None
+            if fallback is None:
+                raise
+            self._say(f"warning: {path} is damaged; resuming from {fallback} instead")
+            checkpoint = load_checkpoint(fallback, self.device)
+        self._check_model_matches(checkpoint, path)
+        return checkpoint
+
+    def _check_model_matches(self, checkpoint: dict[str, Any], path: Path) -> None:
+        saved = config_from_dict(checkpoint["config"])
+        for section in ("model", "loss"):
+            key = first_difference(cfgio.to_dict(getattr(saved, section)), cfgio.to_dict(getattr(self.config, section)))
+            if key is not None:
+                raise ChromaFillError(f"{path}: the checkpoint was trained with a different {section} config: "
+                                      f"'{section}.{key}' differs; resume with the run's own config.yaml")
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        self.trainer.load_state_dict(checkpoint["trainer"])
+        self.pos = Position(checkpoint["epoch"], checkpoint["step_in_epoch"], checkpoint["global_step"],
+                            checkpoint["best_score"])
+        restore_rng(checkpoint["rng"])
+        self._say(f"resumed at epoch {self.pos.epoch + 1}, step {self.pos.global_step}")
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        train = self.config.train
+        started = time.monotonic()
+        with GracefulStop() as stop:
+            try:
+                while self.pos.epoch < train.epochs:
+                    finished = self._train_epoch(stop, started)
+                    if not finished:
+                        return self._stopped(stop)
+                    self._end_epoch()
+                    if self._out_of_time(started):
+                        self._say(f"train.max_minutes={train.max_minutes} reached after epoch {self.pos.epoch}; stopping")
+                        break
+            except NonFiniteError:
+                self._save(LAST)
+                raise
+            finally:
+                self.logger.close()
+        self._say(f"done: {self.pos.epoch} epochs, best val/score {self.pos.best_score:.4f}, outputs in {self.run_dir}")
+        return 0
+
+    def _train_epoch(self, stop: GracefulStop, started: float) -> bool:
+        """One epoch from `pos.step_in_epoch`; False when a signal or the time budget cut it short."""
+        train = self.config.train
+        self.sampler.set_epoch(self.pos.epoch, self.pos.step_in_epoch * train.batch_size)
+        steps_total = len(self.sampler) // train.batch_size + self.pos.step_in_epoch
+        progress = EpochProgress(self.pos.epoch + 1, train.epochs, steps_total, self.pos.step_in_epoch, self.dist.is_main)
+        tick = time.perf_counter()
+        for batch in self.loader:
+            result = self.trainer.train_step(batch)
+            self.pos.step_in_epoch += 1
+            self.pos.global_step += 1
+            elapsed, tick = time.perf_counter() - tick, time.perf_counter()
+            images_per_s = train.batch_size * self.dist.world_size / max(elapsed, 1e-9)
+            progress.update(result.scalars, images_per_s)
+            if self.pos.global_step % train.log_every_steps == 0:
+                self._log_step(result.scalars, images_per_s)
+            interrupted = any_rank(stop.requested, self.dist, self.device)
+            if interrupted or (self._out_of_time(started) and self.pos.step_in_epoch < steps_total):
+                progress.close()
+                if interrupted:
+                    self._save(LAST)
+                    return False
+                break
+            if train.checkpoint.every_steps and self.pos.global_step % train.checkpoint.every_steps == 0:
+                self._save(LAST)
+        progress.close()
+        return True
+
+    def _log_step(self, scalars: dict[str, float], images_per_s: float) -> None:
+        values = {k: float(mean_across_ranks(torch.tensor(v, device=self.device), self.dist)) for k, v in scalars.items()}
+        values.update(self.trainer.learning_rates())
+        values["throughput/img_per_s"] = images_per_s
+        values["train/nonfinite_total"] = float(self.trainer.nonfinite_total)
+        self.logger.scalars(values, self.pos.global_step)
+
+    def _end_epoch(self) -> None:
+        self.pos.epoch += 1
+        self.pos.step_in_epoch = 0
+        scores = self._validate()
+        score = scores.get("score")
+        step_scheduler(self.trainer.sched_g, score)
+        if self.trainer.sched_d is not None:
+            step_scheduler(self.trainer.sched_d, score)
+        self._predict_test()
+        if self.dist.is_main:
+            improved = score is not None and score > self.pos.best_score
+            if improved:
+                self.pos.best_score = score
+            self._save(LAST)
+            if self.config.train.checkpoint.keep_last:
+                self._save(epoch_checkpoint_name(self.pos.epoch))
+                rotate_epoch_checkpoints(self.run_dir, self.config.train.checkpoint.keep_last)
+            if improved or score is None:  # without a score, best.pt follows the latest epoch
+                self._save_best(scores)
+            self._summary(scores)
+        barrier(self.dist)
+
+    def _validate(self) -> dict[str, float]:
+        cfg = self.config.train.validation
+        if not (self.dist.is_main and self.splits.val is not None and cfg.every_epochs
+                and self.pos.epoch % cfg.every_epochs == 0):
+            return {}
+        loader = build_loader(self.splits.val, cfg.batch_size, shuffle=False, num_workers=0,
+                              seed=self.config.experiment.seed, drop_last=False)
+        scores, grid = validate(self.trainer.inference_generator(), loader, self.device, self.trainer.autocast,
+                                cfg.max_images, cfg.num_visuals)
+        self.logger.scalars({f"val/{k}": v for k, v in scores.items()}, self.pos.global_step)
+        if grid is not None:
+            self.logger.image("val/samples", grid, self.pos.global_step)
+        return scores
+
+    def _predict_test(self) -> None:
+        cfg = self.config.train.test
+        last = self.pos.epoch == self.config.train.epochs
+        if not (self.dist.is_main and cfg.enabled and self.splits.test is not None
+                and (self.pos.epoch % cfg.every_epochs == 0 or last)):
+            return
+        folder = self.run_dir / "predictions" / f"epoch_{self.pos.epoch:03d}"
+        names = predict_to_folder(self.trainer.inference_generator(), single_image_loader(self.splits.test),
+                                  folder, self.device, self.trainer.autocast)
+        write_submission_zip(folder, names, self.run_dir / "submissions" / f"epoch_{self.pos.epoch:03d}.zip")
+
+    # -- files and messages --------------------------------------------------------------------
+
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "config": cfgio.to_dict(self.config),
+            "epoch": self.pos.epoch,
+            "step_in_epoch": self.pos.step_in_epoch,
+            "global_step": self.pos.global_step,
+            "best_score": self.pos.best_score,
+            "trainer": self.trainer.state_dict(),
+            "rng": capture_rng(),
+        }
+
+    def _save(self, name: str) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / name, self._payload())
+
+    def _save_best(self, scores: dict[str, float]) -> None:
+        """best.pt holds weights only (no optimizer state), the inference generator first."""
+        state = self.trainer.state_dict()
+        payload = {"config": cfgio.to_dict(self.config), "epoch": self.pos.epoch, "global_step": self.pos.global_step,
+                   "scores": scores, "trainer": {k: state[k] for k in ("generator", "ema", "mask_net", "discriminator")}}
+        save_checkpoint(self.run_dir / BEST, payload)
+
+    def _summary(self, scores: dict[str, float]) -> None:
+        terms = " ".join(f"{k}={v:.4f}" for k, v in scores.items()) or "no validation"
+        lr = self.trainer.learning_rates()["lr/g"]
+        self._say(f"epoch {self.pos.epoch}/{self.config.train.epochs} step {self.pos.global_step} lr {lr:.2e} | {terms}")
+
+    def _stopped(self, stop: GracefulStop) -> int:
+        self._say(f"stopped by {stop.signal_name} at epoch {self.pos.epoch + 1} step {self.pos.global_step}; "
+                  f"{self.run_dir / LAST} saved. Resume with: python train.py --config {self.run_dir / 'config.yaml'} --resume auto")
+        return EXIT_STOPPED.get(stop.signal_name or "", 1)
+
+    def _out_of_time(self, started: float) -> bool:
+        budget = self.config.train.max_minutes
+        return bool(budget) and time.monotonic() - started >= budget * 60
+
+    def _say(self, message: str) -> None:
+        if self.dist.is_main:
+            print(message, file=sys.stderr, flush=True)
