@@ -86,3 +86,17 @@ def first_difference(expected: Any, actual: Any, prefix: str = "") -> str | None
                 return found
         return None
     return None if expected == actual else (prefix or "<root>")
+
+
+def generator_weights(checkpoint: dict[str, Any], use_ema: bool = True) -> tuple[dict[str, Any], bool]:
+    """The generator state dict to predict with: the EMA copy when present and wanted.
+
+    Returns the weights and whether they are the EMA ones. The EMA is stored as an
+    ``AveragedModel`` state dict (``module.``-prefixed keys plus ``n_averaged``).
+    """
+    state = checkpoint.get("trainer", {})
+    ema = state.get("ema")
+    if use_ema and ema:
+        prefix = "module."
+        return {k[len(prefix):]: v for k, v in ema.items() if k.startswith(prefix)}, True
+    return state["generator"], False

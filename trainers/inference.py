@@ -1,0 +1,108 @@
+"""Inference on a folder or CSV of damaged inputs: PNGs named as the inputs, plus a flat zip."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from data.inference_set import InferenceDataset
+from models.build import build_generator
+from trainers.checkpoint import generator_weights, load_checkpoint
+from trainers.config import Config, config_from_dict
+from trainers.predict import predict_to_folder, write_submission_zip
+from utils.errors import ChromaFillError
+from utils.runtime import pick_device
+
+
+@dataclass
+class InferenceOptions:
+    checkpoint: Path
+    input: Path
+    output: Path
+    zip: Path | None = None
+    use_ema: bool = True
+    tta: bool = False
+    batch_size: int = 4
+    device: str = "auto"
+    amp: bool = False
+    masks: Path | None = None
+    save_masks: Path | None = None
+    skip_bad: bool = False
+
+
+def load_generator(path: Path, device: torch.device, use_ema: bool = True) -> tuple[nn.Module, Config, bool]:
+    """The generator of one of our checkpoints, ready for eval; its config comes from the file."""
+    checkpoint = load_checkpoint(path, "cpu")
+    try:
+        config = config_from_dict(checkpoint["config"])
+    except (KeyError, ChromaFillError) as err:
+        raise ChromaFillError(f"{path}: the checkpoint's stored config is missing or invalid ({err})") from None
+    generator = build_generator(config.model)
+    weights, is_ema = generator_weights(checkpoint, use_ema)
+    generator.load_state_dict(weights)
+    generator.to(device, memory_format=torch.channels_last).eval()
+    return generator, config, is_ema
+
+
+def run_inference(opts: InferenceOptions) -> list[str]:
+    device = pick_device(opts.device)
+    generator, config, is_ema = load_generator(opts.checkpoint, device, opts.use_ema)
+    dataset = InferenceDataset(opts.input, prefill=config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad)
+    if len(dataset) == 0:
+        raise ChromaFillError(f"{opts.input}: no input images found")
+    print(f"{len(dataset)} images, {'EMA' if is_ema else 'raw'} generator weights, device {device}", file=sys.stderr)
+    autocast = _autocast(device, opts.amp)
+    batches = tqdm(_same_size_batches(dataset, opts.batch_size), total=_count_batches(dataset, opts.batch_size),
+                   desc="infer", unit="batch", disable=None)
+    if opts.save_masks is not None:
+        batches = _saving_masks(batches, opts.save_masks)
+    names = predict_to_folder(generator, batches, opts.output, device, autocast, opts.tta)
+    if opts.zip is not None:
+        write_submission_zip(opts.output, names, opts.zip)
+    return names
+
+
+def _autocast(device: torch.device, amp: bool):
+    if not amp:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _size_groups(dataset: InferenceDataset) -> list[list[int]]:
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index in range(len(dataset)):
+        groups[tuple(dataset.image_size(index))].append(index)
+    return list(groups.values())
+
+
+def _count_batches(dataset: InferenceDataset, batch_size: int) -> int:
+    return sum(-(-len(g) // batch_size) for g in _size_groups(dataset))
+
+
+def _same_size_batches(dataset: InferenceDataset, batch_size: int) -> Iterator[dict[str, Any]]:
+    """Batches of images of one size, so any mix of sizes predicts without resizing."""
+    for group in _size_groups(dataset):
+        for start in range(0, len(group), batch_size):
+            items = [dataset[i] for i in group[start:start + batch_size]]
+            yield {"input": torch.stack([it["input"] for it in items]), "mask": torch.stack([it["mask"] for it in items]),
+                   "name": [it["name"] for it in items]}
+
+
+def _saving_masks(batches: Any, folder: Path) -> Iterator[dict[str, Any]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for batch in batches:
+        for name, mask in zip(batch["name"], batch["mask"]):
+            image = (mask[0].numpy() > 0.5).astype(np.uint8) * 255
+            if not cv2.imwrite(str(folder / name), image):
+                raise ChromaFillError(f"{folder / name}: could not write the mask")
+        yield batch
