@@ -35,9 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     from trainers.config import load_config
+
+    config = load_config(args.config, args.overrides)  # fail on a bad config before importing torch-heavy code
     from trainers.loop import run_training
 
-    config = load_config(args.config, args.overrides)
     return run_training(config, resume=args.resume, load_from=args.load_from)
 
 
