@@ -125,10 +125,15 @@ def _polygon(height: int, width: int, area: float, rng: np.random.Generator, cfg
         return None
     scale = ref * math.sqrt(area / measured)
     span = extent * scale
-    if span[0] >= width or span[1] >= height:
+    if span[0] + 2 > width or span[1] + 2 > height:
         return None
-    offset = np.array([rng.uniform(0, width - 1 - span[0]), rng.uniform(0, height - 1 - span[1])])
-    return _raster_polygon(points * scale + offset, height, width)
+    # Draw on a canvas the size of the shape (cheaper than the whole image), then paste it.
+    local = _raster_polygon(points * scale, int(span[1]) + 2, int(span[0]) + 2)
+    top = int(rng.integers(0, height - local.shape[0] + 1))
+    left = int(rng.integers(0, width - local.shape[1] + 1))
+    mask = np.zeros((height, width), dtype=bool)
+    mask[top : top + local.shape[0], left : left + local.shape[1]] = local
+    return mask
 
 
 def _star(height: int, width: int, area: float, rng: np.random.Generator, cfg: DamageConfig) -> np.ndarray | None:

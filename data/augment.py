@@ -1,0 +1,92 @@
+"""Paired augmentation on uint8 arrays: the same crop, rescale and flip for input, target and mask.
+
+Working on uint8 numpy views before any float conversion is the cheapest place to do it (a crop
+is a slice). Rescaling keeps the damage model exact: the target is resized, the mask is resized
+with nearest neighbour, and the input is recomputed as L(target) with the constant fill inside
+the mask, so `input == L(target)` outside the mask still holds bit-exactly.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from data.config import AugmentConfig
+from utils.color import pil_luma
+from utils.errors import ChromaFillError
+
+
+def ensure_size(
+    gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray | None, size: int, pad: bool, name: str, key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Reflect-pad all arrays to at least size x size when allowed, else fail naming the image."""
+    h, w = rgb.shape[:2]
+    if h >= size and w >= size:
+        return gray, rgb, mask
+    if not pad:
+        raise ChromaFillError(too_small_message(name, h, w, size, key))
+    py, px = max(0, size - h), max(0, size - w)
+    border = (py // 2, py - py // 2, px // 2, px - px // 2)
+
+    def grow(a: np.ndarray) -> np.ndarray:
+        return cv2.copyMakeBorder(a, *border, cv2.BORDER_REFLECT_101)
+
+    padded_mask = None if mask is None else grow(mask.astype(np.uint8)).astype(bool)
+    return grow(gray), grow(rgb), padded_mask
+
+
+def too_small_message(name: str, h: int, w: int, size: int, key: str) -> str:
+    return f"{name}: image is {w}x{h} pixels, smaller than {key} {size}; use a smaller {key} or set data.pad_if_smaller: true"
+
+
+def random_crop(
+    gray: np.ndarray,
+    rgb: np.ndarray,
+    mask: np.ndarray | None,
+    rng: np.random.Generator,
+    crop: int,
+    cfg: AugmentConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random crop x crop window (after optional rescale and flip) of an aligned triple.
+
+    `mask=None` means the mask is `gray != L(rgb)` (real DACON pairs); it is then computed on the
+    cropped window only, which is cheaper. Arrays must be at least crop x crop (see ensure_size).
+    The rescale factor is kept large enough that the rescaled image still holds a full crop.
+    """
+    h, w = rgb.shape[:2]
+    scale = rng.uniform(cfg.scale_min, cfg.scale_max) if cfg.scale_max != cfg.scale_min else cfg.scale_min
+    region = min(h, w, max(1, round(crop / max(scale, crop / min(h, w)))))
+    top = int(rng.integers(0, h - region + 1))
+    left = int(rng.integers(0, w - region + 1))
+    window = np.s_[top : top + region, left : left + region]
+    gray, rgb = gray[window], rgb[window]
+    mask = gray != pil_luma(np.ascontiguousarray(rgb)) if mask is None else mask[window]
+    if region != crop:
+        gray, rgb, mask = _resize(gray, rgb, mask, crop)
+    if cfg.hflip and rng.random() < 0.5:
+        gray, rgb, mask = gray[:, ::-1], rgb[:, ::-1], mask[:, ::-1]
+    return np.ascontiguousarray(gray), np.ascontiguousarray(rgb), np.ascontiguousarray(mask)
+
+
+def _resize(gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    interp = cv2.INTER_AREA if rgb.shape[0] > size else cv2.INTER_LINEAR
+    rgb = cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=interp)
+    new_mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+    new_gray = pil_luma(rgb)
+    if new_mask.any():
+        new_gray[new_mask] = int(np.median(gray[mask])) if mask.any() else 0
+    return new_gray, rgb, new_mask
+
+
+def center_crop(
+    gray: np.ndarray | None, rgb: np.ndarray, mask: np.ndarray | None, size: int
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """The central size x size window of each array that is given (arrays are at least that big)."""
+    h, w = rgb.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    window = np.s_[top : top + size, left : left + size]
+    return (
+        None if gray is None else gray[window],
+        rgb[window],
+        None if mask is None else mask[window],
+    )

@@ -1,0 +1,104 @@
+"""From the `data:` config to datasets: find and check the files, split, wrap.
+
+Everything that can be wrong with the data is found here, before a model is built: unreadable or
+missing files, size mismatches, bad CSVs, images smaller than the crop.
+
+Validation images are whole images (no random crop, no flip). With `data.val_size` they are
+centre-cropped to that square (padded when `data.pad_if_smaller`) so that photo folders of mixed
+sizes can be batched; DACON images are all 512x512 and need no val_size.
+The group-split cache lives in `data.cache_dir`, or `<root>/.chromafill_cache/` by default.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from data.augment import too_small_message
+from data.config import DataConfig
+from data.datasets import PairDataset, PairOptions
+from data.grouping import image_groups
+from data.inference_set import InferenceDataset
+from data.loader import build_loader  # noqa: F401  (re-exported: the trainer imports both from here)
+from data.sources import PairItem, dacon_train_items, photo_items
+from data.splits import split_indices
+from utils.errors import ChromaFillError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataSplits:
+    train: Dataset
+    val: Dataset | None
+    test: Dataset | None
+
+
+def build_datasets(cfg: DataConfig, seed: int) -> DataSplits:
+    """Training, validation and test datasets of `cfg`, after checking every file."""
+    root = Path(cfg.root)
+    if not cfg.root or not root.is_dir():
+        raise ChromaFillError(f"data.root: got {cfg.root!r}, expected an existing folder")
+    if cfg.format == "dacon":
+        items = dacon_train_items(root)
+        test_csv = root / "test.csv"
+        test = InferenceDataset(test_csv, prefill=cfg.prefill) if test_csv.is_file() else None
+    else:
+        items = photo_items(root)
+        test = _photo_test(cfg)
+    groups = None
+    if cfg.val.group:
+        cache = Path(cfg.cache_dir) if cfg.cache_dir else root / ".chromafill_cache"
+        groups = image_groups([item.target for item in items], cfg.val.group_threshold, cache)
+    train_idx, val_idx = split_indices(len(items), cfg.val, seed, groups)
+    options = PairOptions(
+        crop_size=cfg.crop_size,
+        augment=cfg.augment,
+        damage=cfg.damage,
+        prefill=cfg.prefill,
+        resynth_prob=cfg.resynth_prob,
+        pad_if_smaller=cfg.pad_if_smaller,
+        val_size=cfg.val_size,
+    )
+    train_items, val_items = [items[i] for i in train_idx], [items[i] for i in val_idx]
+    _check_sizes(train_items, "data.crop_size", cfg.crop_size, cfg.pad_if_smaller)
+    _check_sizes(val_items, "data.val_size", cfg.val_size, cfg.pad_if_smaller)
+    _warn_mixed_sizes(val_items, cfg)
+    train = PairDataset(train_items, options, seed, train=True)
+    val = PairDataset(val_items, options, seed, train=False) if val_items else None
+    log.info("data: %d training, %d validation, %d test images", len(train), len(val_items), len(test) if test else 0)
+    return DataSplits(train=train, val=val, test=test)
+
+
+def _photo_test(cfg: DataConfig) -> InferenceDataset | None:
+    if not cfg.test_dir:
+        return None
+    if not Path(cfg.test_dir).is_dir():
+        raise ChromaFillError(f"data.test_dir: got {cfg.test_dir!r}, expected an existing folder")
+    return InferenceDataset(cfg.test_dir, prefill=cfg.prefill)
+
+
+def _check_sizes(items: list[PairItem], key: str, size: int | None, pad: bool) -> None:
+    """Fail before training on the first image smaller than `size` (unless padding is on)."""
+    if pad or size is None:
+        return
+    for item in items:
+        if item.height < size or item.width < size:
+            raise ChromaFillError(too_small_message(str(item.target), item.height, item.width, size, key))
+
+
+def _warn_mixed_sizes(items: list[PairItem], cfg: DataConfig) -> None:
+    sizes = {(item.height, item.width) for item in items}
+    if cfg.val_size is None and len(sizes) > 1:
+        log.warning(
+            "validation images have %d different sizes; they cannot be batched together: set data.val_size "
+            "(e.g. %d) or validate with batch size 1",
+            len(sizes),
+            min(min(s) for s in sizes),
+        )
+
+
+__all__ = ["DataSplits", "build_datasets", "build_loader"]

@@ -1,0 +1,124 @@
+"""Training and validation samples from DACON pairs or from colour photos damaged on the fly.
+
+A sample is a dict of tensors: `input` (1xHxW, the damaged gray with the hole pre-filled; outside
+the mask exactly the damaged gray), `raw_input` (1xHxW, the damaged gray before pre-filling: what
+a mask detector sees at test time), `target` (3xHxW RGB), `mask` (1xHxW, 1 = lost), all float32
+in [0, 1], and `name` (the file name).
+
+Randomness comes from a generator seeded by (seed, epoch, index), never from worker state: a
+sample is the same whatever the number of workers, differs between epochs, and epoch e of a
+resumed run sees exactly what a straight run saw. The epoch reaches the workers inside the index
+(see data/loader.py), so it works with persistent workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from data.augment import center_crop, ensure_size, random_crop
+from data.config import AugmentConfig, DamageConfig
+from data.damage import synthesize_damage
+from data.io import read_gray, read_rgb
+from data.prefill import prefill
+from data.sources import PairItem
+from utils.color import pil_luma
+from utils.errors import ChromaFillError
+
+Key = int | tuple[int, int]
+
+
+def split_key(key: Key) -> tuple[int, int]:
+    """(epoch, index) from a plain index (epoch 0) or an (epoch, index) pair from EpochSampler."""
+    if isinstance(key, tuple):
+        return int(key[0]), int(key[1])
+    return 0, int(key)
+
+
+def to_tensor_gray(gray: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(gray)).float().div_(255.0).unsqueeze(0)
+
+
+def make_sample(gray: np.ndarray, rgb: np.ndarray | None, mask: np.ndarray, name: str, method: str) -> dict:
+    """The sample dict from uint8 damaged gray, uint8 RGB target (None at test time) and bool mask."""
+    sample = {
+        "input": to_tensor_gray(prefill(gray, mask, method)),
+        "raw_input": to_tensor_gray(gray),
+        "mask": torch.from_numpy(np.ascontiguousarray(mask)).float().unsqueeze(0),
+        "name": name,
+    }
+    if rgb is not None:
+        sample["target"] = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0).contiguous()
+    return sample
+
+
+@dataclass
+class PairOptions:
+    """What PairDataset needs from the config (kept apart so tests can build datasets directly)."""
+
+    crop_size: int
+    augment: AugmentConfig
+    damage: DamageConfig
+    prefill: str = "telea"
+    resynth_prob: float = 0.0
+    pad_if_smaller: bool = False
+    val_size: int | None = None
+
+
+class PairDataset(Dataset):
+    """Training (random crop, flip, fresh damage) or validation (whole image, fixed damage) pairs.
+
+    Items with an `input` file are DACON pairs (mask = input != L(gt)); items without one are
+    photos that get synthesized damage: a new one at every draw in training, one fixed per image
+    (seeded by the image's index) in validation so scores compare across epochs.
+    """
+
+    epoch_keys = True  # accepts (epoch, index) keys from data.loader.EpochSampler
+
+    def __init__(self, items: list[PairItem], options: PairOptions, seed: int, train: bool) -> None:
+        self.items = items
+        self.options = options
+        self.seed = seed
+        self.train = train
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: Key) -> dict:
+        epoch, index = split_key(key)
+        item = self.items[index]
+        if self.train:
+            rng = np.random.default_rng([self.seed, epoch, index])
+        else:
+            rng = np.random.default_rng([self.seed, 0x7A1, index])
+        rgb = read_rgb(item.target)
+        gray = None if item.input is None else read_gray(item.input)
+        if gray is not None and gray.shape != rgb.shape[:2]:
+            raise ChromaFillError(f"{item.input}: size {gray.shape[::-1]} differs from its ground truth {item.target} {rgb.shape[1::-1]}")
+        return self._train_sample(item, rgb, gray, rng) if self.train else self._val_sample(item, rgb, gray, rng)
+
+    def _train_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
+        o = self.options
+        mask = None
+        if gray is None or (o.resynth_prob > 0 and rng.random() < o.resynth_prob):
+            gray, mask = synthesize_damage(rgb, rng, o.damage)
+        gray, rgb, mask = ensure_size(gray, rgb, mask, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
+        gray, rgb, mask = random_crop(gray, rgb, mask, rng, o.crop_size, o.augment)
+        return make_sample(gray, rgb, mask, item.name, o.prefill)
+
+    def _val_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
+        o = self.options
+        if o.val_size is not None:
+            placeholder = gray if gray is not None else rgb[:, :, 0]
+            placeholder, rgb, _ = ensure_size(placeholder, rgb, None, o.val_size, o.pad_if_smaller, str(item.target), "data.val_size")
+            gray = placeholder if gray is not None else None
+            gray, rgb, _ = center_crop(gray, rgb, None, o.val_size)
+            rgb = np.ascontiguousarray(rgb)
+        if gray is None:
+            gray, mask = synthesize_damage(rgb, rng, o.damage)
+        else:
+            mask = gray != pil_luma(rgb)
+        return make_sample(gray, rgb, mask, item.name, o.prefill)

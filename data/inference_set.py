@@ -1,0 +1,115 @@
+"""Test-time samples: damaged gray inputs without ground truth, at full size.
+
+The lost region is read from a mask file when one is given, else found by the training-free
+detector (data/hole_detection.py), then pre-filled like the training inputs. Every file is
+checked when the dataset is built (headers only), so a bad file fails, or is skipped with a
+warning, before any prediction is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from data.datasets import Key, make_sample, split_key
+from data.hole_detection import detect_hole
+from data.io import read_gray
+from data.prefill import PREFILL_METHODS
+from data.sources import checked_info, list_images, read_csv_rows, resolve_inside
+from utils.errors import ChromaFillError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TestItem:
+    name: str
+    path: Path
+    mask_path: Path | None
+    where: str
+
+
+class InferenceDataset(Dataset):
+    """Samples `input`, `raw_input`, `mask` (1xHxW float), `name` and `orig_size` (H, W).
+
+    source: a folder of images (not recursive) or a CSV with an `input_image_path` column
+    (paths relative to the CSV's folder; an `id` column is optional).
+    masks_dir: read `<masks_dir>/<name>` (PNG, 255 = lost) instead of detecting the hole.
+    skip_bad: skip unreadable files with a warning instead of failing.
+    """
+
+    epoch_keys = True
+
+    def __init__(self, source: str | Path, prefill: str = "telea", masks_dir: str | Path | None = None, skip_bad: bool = False) -> None:
+        if prefill not in PREFILL_METHODS:
+            raise ChromaFillError(f"prefill {prefill!r}: expected one of {', '.join(PREFILL_METHODS)}")
+        self.prefill = prefill
+        candidates = _list_source(Path(source), None if masks_dir is None else Path(masks_dir))
+        self.items = []
+        for item in candidates:
+            try:
+                _check(item)
+            except ChromaFillError as err:
+                if not skip_bad:
+                    raise
+                log.warning("skipping %s", err)
+                continue
+            self.items.append(item)
+        if not self.items:
+            raise ChromaFillError(f"{source}: no usable test images")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: Key) -> dict:
+        item = self.items[split_key(key)[1]]
+        gray = read_gray(item.path)
+        mask = detect_hole(gray) if item.mask_path is None else _read_mask(item.mask_path, gray.shape)
+        sample = make_sample(gray, None, mask, item.name, self.prefill)
+        sample["orig_size"] = (int(gray.shape[0]), int(gray.shape[1]))
+        return sample
+
+
+def _list_source(source: Path, masks_dir: Path | None) -> list[TestItem]:
+    def mask_for(name: str) -> Path | None:
+        return None if masks_dir is None else masks_dir / name
+
+    if source.is_dir():
+        files = list_images(source, recursive=False)
+        if not files:
+            raise ChromaFillError(f"{source}: no images found in the folder")
+        return [TestItem(p.name, p, mask_for(p.name), str(p)) for p in files]
+    if source.suffix.lower() == ".csv":
+        items, names = [], {}
+        for row in read_csv_rows(source, ("input_image_path",)):
+            where = row.where(source)
+            path = resolve_inside(source.parent, row.values["input_image_path"], where)
+            if path.name in names:
+                raise ChromaFillError(f"{where}: file name {path.name!r} already used in row {names[path.name]}; predictions would overwrite each other")
+            names[path.name] = row.number
+            items.append(TestItem(path.name, path, mask_for(path.name), where))
+        return items
+    raise ChromaFillError(f"{source}: expected a folder of images or a .csv file with an input_image_path column")
+
+
+def _check(item: TestItem) -> None:
+    info = checked_info(item.path, item.where)
+    if item.mask_path is not None:
+        mask = checked_info(item.mask_path, f"{item.where}: mask")
+        if (mask.height, mask.width) != (info.height, info.width):
+            raise ChromaFillError(
+                f"{item.where}: mask {item.mask_path} is {mask.width}x{mask.height}, its image {item.path} is {info.width}x{info.height}"
+            )
+
+
+def _read_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    mask = read_gray(path)
+    if mask.shape != shape:
+        raise ChromaFillError(f"{path}: mask size {mask.shape[::-1]} differs from its image {shape[::-1]}")
+    return mask > 127
+
+
