@@ -26,6 +26,7 @@ Edge cases the baseline does not handle and that a real run can meet, decided he
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -47,11 +48,19 @@ def lost_mask(gray_input: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return gray_input != pil_luma(gt)
 
 
-def ssim_term(gt: np.ndarray, pred: np.ndarray, data_range: float) -> float:
-    """skimage SSIM with channel_axis=-1, NaN-free when the data range is 0 (see module doc)."""
+SsimFn = Callable[[np.ndarray, np.ndarray, float], float]
+
+
+def skimage_ssim(gt: np.ndarray, pred: np.ndarray, data_range: float) -> float:
+    """The organisers' call: HxWx3 images, or N x 3 lost pixels for the 1-D SSIM."""
+    return float(structural_similarity(gt, pred, channel_axis=-1, data_range=data_range))
+
+
+def ssim_term(gt: np.ndarray, pred: np.ndarray, data_range: float, ssim: SsimFn = skimage_ssim) -> float:
+    """SSIM with channel_axis=-1, NaN-free when the data range is 0 (see module doc)."""
     if data_range == 0:
         return 1.0 if np.array_equal(gt, pred) else 0.0
-    return float(structural_similarity(gt, pred, channel_axis=-1, data_range=data_range))
+    return ssim(gt, pred, data_range)
 
 
 def hue_histogram(rgb: np.ndarray) -> np.ndarray:
@@ -95,14 +104,19 @@ def _check(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> None:
 
 def score_image(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """All terms for one image: keys score, ssim_full, ssim_lost (NaN if < 7 lost pixels), hist, psnr."""
+    return score_terms(gt, pred, mask, skimage_ssim)
+
+
+def score_terms(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray, ssim: SsimFn) -> dict[str, float]:
+    """:func:`score_image` with the SSIM implementation as a parameter (for the fast CPU path)."""
     _check(gt, pred, mask)
     data_range = float(pred.max()) - float(pred.min())
-    ssim_full = ssim_term(gt, pred, data_range)
+    ssim_full = ssim_term(gt, pred, data_range, ssim)
     lost_gt, lost_pred = gt[mask], pred[mask]
     if len(lost_gt) < SSIM_WINDOW:
         ssim_lost = math.nan
     else:
-        ssim_lost = ssim_term(lost_gt, lost_pred, data_range)
+        ssim_lost = ssim_term(lost_gt, lost_pred, data_range, ssim)
     hist = hist_term(gt, pred)
     return {
         "score": combine(ssim_full, ssim_lost, hist),
@@ -113,12 +127,12 @@ def score_image(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> dict[str,
     }
 
 
-def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Mean of every key over the rows, skipping NaN (an unmeasurable term); NaN if none is left."""
+def mean_scores(rows: list[dict[str, float]], keys: tuple[str, ...] = KEYS) -> dict[str, float]:
+    """Mean of each key over the rows, skipping NaN (an unmeasurable term); NaN if none is left."""
     if not rows:
         return {}
     means = {}
-    for key in rows[0]:
+    for key in keys:
         values = [row[key] for row in rows if not math.isnan(row[key])]
         means[key] = float(np.mean(values)) if values else math.nan
     return means
