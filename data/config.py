@@ -69,7 +69,7 @@ class ValConfig:
         "group entirely on one side, so near-duplicates cannot leak into validation",
     )
     group_threshold: float = param(
-        10.0,
+        12.0,
         "group mode: two images are near-duplicates when the RMS difference of their 8x8 Lab thumbnails "
         "(0..255 units) is below this; groups are the connected sets of near-duplicates",
         gt=0.0,
