@@ -42,7 +42,9 @@ class EpochSampler(Sampler):
         return iter(range(self.length))
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.epoch
+        # A wrapped sampler may have been given its epoch directly (DistributedSampler and the
+        # trainer's resumable sampler keep it in `.epoch`): that one wins.
+        epoch = int(getattr(self.inner, "epoch", self.epoch)) if self.inner is not None else self.epoch
         if not self.tag_epoch:
             return (int(i) for i in self._indices())
         return ((epoch, int(i)) for i in self._indices())

@@ -49,10 +49,11 @@ def test_resumed_epoch_equals_the_straight_run(train) -> None:
 
 class RecordingSampler(torch.utils.data.Sampler):
     def __init__(self, n: int) -> None:
-        self.n, self.calls = n, []
+        self.n, self.calls, self.epoch = n, [], 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.calls.append((epoch, skip))
+        self.epoch = epoch
 
     def __iter__(self):
         return iter(range(self.n - 1, -1, -1))
@@ -75,3 +76,12 @@ def test_plain_datasets_get_plain_indices(train) -> None:
     batch = next(iter(build_loader(subset, 2, shuffle=False, num_workers=0, seed=0, drop_last=False)))
     assert batch["name"] == [train.items[0].name, train.items[2].name]
     assert batch["input"].shape == (2, 1, 32, 32) and batch["target"].shape == (2, 3, 32, 32)
+
+
+def test_epoch_set_on_the_wrapped_sampler_reaches_the_augmentation(train) -> None:
+    inner = RecordingSampler(len(train))
+    loader = build_loader(train, 8, shuffle=False, num_workers=0, seed=0, drop_last=False, sampler=inner)
+    inner.set_epoch(0)
+    first = next(iter(loader))["mask"]
+    inner.set_epoch(1)  # the trainer may call set_epoch on its own sampler, not on loader.sampler
+    assert not torch.equal(first, next(iter(loader))["mask"])
