@@ -16,6 +16,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from data.datasets import Key, make_sample, split_key
+from data.headers import image_info
 from data.hole_detection import detect_hole
 from data.io import read_gray
 from data.prefill import PREFILL_METHODS
@@ -64,6 +65,11 @@ class InferenceDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        """(H, W) of item `index` from its header, so callers can batch same-size images cheaply."""
+        info = image_info(self.items[index].path)
+        return info.height, info.width
 
     def __getitem__(self, key: Key) -> dict:
         item = self.items[split_key(key)[1]]

@@ -7,6 +7,7 @@ A checkpoint is a plain dict of tensors and Python primitives, so it loads with
 from __future__ import annotations
 
 import io
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise ChromaFillError(f"{path}: checkpoint not found")
+    if not zipfile.is_zipfile(path):
+        raise ChromaFillError(f"{path}: not a checkpoint file (truncated, corrupt, or not written by ChromaFill)")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+    except pickle.UnpicklingError:
+        raise ChromaFillError(f"{path}: refused to load: it holds objects other than tensors and plain data "
+                              "(not a ChromaFill checkpoint; nothing in it was run)") from None
+    except Exception as err:  # noqa: BLE001 - a damaged archive fails in many ways (RuntimeError, EOFError, ...)
         reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
         raise ChromaFillError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}") from None
-    except Exception as err:  # noqa: BLE001 - the unpickler raises a wide range of types on crafted files
-        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
-        raise ChromaFillError(f"{path}: refused to load: not a safe ChromaFill checkpoint ({reason})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ChromaFillError(f"{path}: not a ChromaFill checkpoint (no '{FORMAT}' marker)")
     if data.get("version", 0) > VERSION:

@@ -10,19 +10,14 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from data.io import write_rgb_png
+from metrics.torch_score import to_uint8
 from utils.atomic import atomic_write
 from utils.errors import ChromaFillError
-
-
-def to_uint8_images(rgb: torch.Tensor) -> np.ndarray:
-    """Bx3xHxW in [0,1] -> BxHxWx3 uint8 (rounded, as a PNG writer stores it)."""
-    return (rgb.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -62,7 +57,7 @@ def predict_to_folder(
         with autocast():
             rgb = generate(generator, gray, mask, tta)
         batch_names = [batch["name"]] if isinstance(batch["name"], str) else list(batch["name"])
-        for name, image in zip(batch_names, to_uint8_images(rgb)):
+        for name, image in zip(batch_names, to_uint8(rgb)):
             write_rgb_png(out_dir / name, image)
             names.append(name)
     return names

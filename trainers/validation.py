@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from metrics.competition import mean_scores
 from metrics.torch_score import score_batch
 from trainers.predict import generate
 
@@ -42,7 +43,7 @@ def validate(
         if max_images and len(rows) >= max_images:
             rows = rows[:max_images]
             break
-    means = {k: sum(r[k] for r in rows) / len(rows) for k in SCORE_KEYS} if rows else {}
+    means = mean_scores(rows, SCORE_KEYS)
     grid = torch.cat(visuals, dim=1) if visuals else None  # 3 x (N*H) x (4*W)
     return means, grid
 
