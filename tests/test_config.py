@@ -65,7 +65,7 @@ def test_base_cycle_is_an_error(tmp_path: Path) -> None:
         ("train.epochs=0", "command-line override: train.epochs: got 0, expected a value >= 1"),
         ("train.optim.lr_g=-0.1", "command-line override: train.optim.lr_g: got -0.1, expected a value > 0.0"),
         ("train.batch_size=2.5", "command-line override: train.batch_size: got 2.5, expected an integer"),
-        ("data.format=csv", "command-line override: data.format: got 'csv', expected one of 'dacon', 'photos'"),
+        ("data.format=csv", "command-line override: data.format: got 'csv', expected one of 'dacon', 'photos', 'samples'"),
         ("train.ema.enabled=maybe", "command-line override: train.ema.enabled: got 'maybe', expected true or false"),
         ("train.optim.betas=[0.5]", "command-line override: train.optim.betas: got [0.5], expected a list of 2 numbers"),
         ("experiment.name=a/b", "command-line override: experiment.name: got 'a/b', expected a non-empty folder name without '/'"),
