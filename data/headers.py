@@ -19,6 +19,9 @@ from utils.errors import ChromaFillError
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+# Larger images are refused from the header, before anything is allocated: decoding a crafted or
+# mistaken 20000x20000 file would take gigabytes. 8192x8192 is far above any photo this task needs.
+MAX_PIXELS = 8192 * 8192
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -42,11 +45,18 @@ def image_info(path: str | Path) -> ImageInfo:
         handle.seek(max(0, size - 64))
         tail = handle.read()
     if head.startswith(_PNG_SIGNATURE):
-        return _png_info(path, head, tail)
+        return _check_pixels(path, _png_info(path, head, tail))
     if head.startswith(b"\xff\xd8"):
-        return _jpeg_info(path, head, tail)
-    image = read_rgb(path)  # other formats: decode (fails with a one-line error)
-    return ImageInfo(image.shape[0], image.shape[1], 3)
+        return _check_pixels(path, _jpeg_info(path, head, tail))
+    image = read_rgb(path)  # other formats: decode (fails with a one-line error; OpenCV caps the size)
+    return _check_pixels(path, ImageInfo(image.shape[0], image.shape[1], 3))
+
+
+def _check_pixels(path: Path, info: ImageInfo) -> ImageInfo:
+    if info.height * info.width > MAX_PIXELS:
+        raise ChromaFillError(f"{path}: image is {info.width}x{info.height} pixels, more than the "
+                              f"{MAX_PIXELS // 2**20} MP limit (downscale it first)")
+    return info
 
 
 def _png_info(path: Path, head: bytes, tail: bytes) -> ImageInfo:

@@ -40,6 +40,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ChromaFillError(f"{path}: checkpoint not found")
     if not zipfile.is_zipfile(path):
         raise ChromaFillError(f"{path}: not a checkpoint file (truncated, corrupt, or not written by ChromaFill)")
+    _check_crc(path)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -53,6 +54,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if data.get("version", 0) > VERSION:
         raise ChromaFillError(f"{path}: checkpoint version {data['version']} is newer than this code ({VERSION})")
     return data
+
+
+def _check_crc(path: Path) -> None:
+    """Verify every member's CRC: torch's reader does not, so flipped bytes would load as wrong weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ChromaFillError(f"{path}: not a readable checkpoint (truncated or corrupt?): {err}") from None
+    if bad is not None:
+        raise ChromaFillError(f"{path}: corrupt checkpoint (checksum mismatch in {bad})")
 
 
 def epoch_checkpoint_name(epoch: int) -> str:

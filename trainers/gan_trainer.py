@@ -121,7 +121,10 @@ class GANTrainer:
             return self._skip(scalars)
         scalars.update({f"loss/g_{k}": float(v) for k, v in terms.items()})
         scalars["loss/g_total"] = float(total.detach())
-        scalars["grad_norm/g"] = self._update(total, self.opt_g, self.generator, self.mask_net)
+        norm = self._update(total, self.opt_g, self.generator, self.mask_net)
+        if norm is None:
+            return self._skip(scalars)
+        scalars["grad_norm/g"] = norm
         self.scaler.update()
         if self.ema is not None:
             self.ema.update_parameters(unwrap(self.generator))
@@ -140,7 +143,11 @@ class GANTrainer:
             if not torch.isfinite(loss):
                 set_requires_grad(self.discriminator, False)
                 return False
-            scalars["grad_norm/d"] = self._update(loss, self.opt_d, self.discriminator)
+            norm = self._update(loss, self.opt_d, self.discriminator)
+            if norm is None:
+                set_requires_grad(self.discriminator, False)
+                return False
+            scalars["grad_norm/d"] = norm
         scalars.update({f"loss/d_{k}": float(v) for k, v in terms.items()})
         scalars["loss/d_total"] = float(loss.detach())
         scalars["d/real_mean"] = float(torch.stack([s[-1].detach().float().mean() for s in d_real]).mean())
@@ -169,14 +176,19 @@ class GANTrainer:
             total = total + bce
         return total, terms
 
-    def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, *nets: nn.Module | None) -> float:
-        """Backward, optional clipping, step; returns the gradient norm before clipping."""
+    def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, *nets: nn.Module | None) -> float | None:
+        """Backward, optional clipping, step; returns the gradient norm before clipping (None: step skipped)."""
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(optimizer)
         params = [p for net in nets if net is not None for p in net.parameters() if p.grad is not None]
         clip = self.config.train.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else math.inf, foreach=True)
+        if not self.scaler.is_enabled() and not torch.isfinite(norm):
+            # A finite loss can still have NaN/inf gradients (bf16 overflow, a bad op): stepping would
+            # turn every weight into NaN. fp16's GradScaler skips such steps itself; do the same here.
+            optimizer.zero_grad(set_to_none=True)
+            return None
         self.scaler.step(optimizer)
         if optimizer is self.opt_d:
             self.scaler.update()

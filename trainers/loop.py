@@ -20,6 +20,7 @@ from trainers.predict import predict_to_folder, single_image_loader, write_submi
 from trainers.progress import EpochProgress
 from trainers.rng import capture_rng, restore_rng
 from trainers.sampler import ResumableSampler
+from trainers.samples import SAMPLES_PNG, write_samples_png
 from trainers.schedule import step_scheduler
 from trainers.stop import GracefulStop
 from trainers.tb_logger import TensorBoardLogger
@@ -92,10 +93,12 @@ class _Run:
             return None
         try:
             checkpoint = load_checkpoint(path, self.device)
-        except ChromaFillError:
-            fallback = previous_good_checkpoint(path.parent) if resume == "auto" else None
+        except ChromaFillError as err:
+            fallback = previous_good_checkpoint(path.parent)
             if fallback is None:
                 raise
+            if resume != "auto":  # an explicit path: offer the previous good one, do not swap silently
+                raise ChromaFillError(f"{err}; the newest good checkpoint beside it is {fallback} (--resume {fallback})") from None
             self._say(f"warning: {path} is damaged; resuming from {fallback} instead")
             checkpoint = load_checkpoint(fallback, self.device)
         self._check_model_matches(checkpoint, path)
@@ -187,12 +190,14 @@ class _Run:
             improved = score is not None and score > self.pos.best_score
             if improved:
                 self.pos.best_score = score
+            # best.pt before last.pt: a kill in between must not leave a last.pt whose best_score
+            # claims weights that best.pt never received.
+            if improved or score is None:  # without a score, best.pt follows the latest epoch
+                self._save_best(scores)
             self._save(LAST)
             if self.config.train.checkpoint.keep_last:
                 self._save(epoch_checkpoint_name(self.pos.epoch))
                 rotate_epoch_checkpoints(self.run_dir, self.config.train.checkpoint.keep_last)
-            if improved or score is None:  # without a score, best.pt follows the latest epoch
-                self._save_best(scores)
             self._summary(scores)
         barrier(self.dist)
 
@@ -208,6 +213,7 @@ class _Run:
         self.logger.scalars({f"val/{k}": v for k, v in scores.items()}, self.pos.global_step)
         if grid is not None:
             self.logger.image("val/samples", grid, self.pos.global_step)
+            write_samples_png(grid, self.run_dir / SAMPLES_PNG)
         return scores
 
     def _predict_test(self) -> None:

@@ -4,6 +4,23 @@
 class ChromaFillError(Exception):
     """An error caused by the user's input (file, key or value), with a message that names it."""
 
+    def __init__(self, message: str = "") -> None:
+        super().__init__(_worker_message(message))
+
+
+def _worker_message(message: str) -> str:
+    """The original one-line message of an error re-raised by a DataLoader worker.
+
+    PyTorch re-raises a worker's exception in the main process as the same type built from
+    "Caught X in DataLoader worker process N.\nOriginal Traceback ..." plus the whole worker
+    traceback; the CLI promises one line naming the file, which is the traceback's last line.
+    """
+    if not (message.startswith("Caught ") and "\nOriginal Traceback" in message):
+        return message
+    last = message.rstrip().splitlines()[-1]
+    _kind, sep, original = last.partition(": ")
+    return original if sep else last
+
 
 class ConfigError(ChromaFillError):
     """A config key is unknown, mistyped or out of range.
