@@ -1,0 +1,197 @@
+"""Training speed: our GAN step against a plain pix2pix loop, side by side in one process.
+
+    python benchmarks/bench_train.py [--config configs/dacon.yaml] [--size 256] [--batch 4]
+        [--steps 3] [--reps 5] [--variants same full bf16] [KEY=VALUE ...]
+    python benchmarks/bench_train.py --score-check [--seeds 0 1 2]
+
+Speed mode times generator+discriminator steps on one fixed batch of generated DACON-style
+pairs (data loading excluded) for the reference loop and each variant of our trainer
+(`trainers.gan_trainer.GANTrainer`), interleaving the repetitions so that load from other jobs on
+a shared machine hits every variant alike, and prints steps/s, img/s and the ratio to the
+reference (medians; best repetitions in brackets). The reference is what pix2pix does: the same
+networks from models/build.py, L1 x100 + vanilla GAN, plain per-parameter Adam, fp32, default
+memory format. Variants of ours (all with the config's model, EMA and trainer defaults):
+  same  fp32, L1 + GAN only (ssim, smooth and hue_hist weights 0)
+  full  fp32, the config's full loss set
+  bf16  train.amp=bf16, the full loss set
+  bf16-same  train.amp=bf16, L1 + GAN only
+
+Score-check mode trains the smoke config on a generated dataset with train.amp off and bf16 for
+each seed (the same steps), and prints each run's final validation score, their mean and spread,
+and the per-seed bf16 - fp32 differences: bf16 is "within noise" when the mean difference is
+small against the seed-to-seed spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import _common  # noqa: F401  (puts the repository root on sys.path)
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _common import interleaved_times, machine_line, matmul_gflops, summary
+
+from data.config import DamageConfig
+from data.damage import synthesize_damage
+from data.synthetic import natural_image, write_dacon_dataset
+from models.build import build_discriminator, build_generator
+from models.config import ModelConfig
+from trainers.checkpoint import BEST, load_checkpoint
+from trainers.config import Config, load_config
+from trainers.gan_trainer import GANTrainer
+from utils.color import pil_luma
+from utils.runtime import pick_device
+
+L1_GAN_ONLY = ["loss.ssim.weight=0", "loss.smooth.weight=0", "loss.hue_hist.weight=0"]
+VARIANTS = {
+    "same": ["train.amp=\"off\"", *L1_GAN_ONLY],
+    "full": ["train.amp=\"off\""],
+    "bf16": ["train.amp=bf16"],
+    "bf16-same": ["train.amp=bf16", *L1_GAN_ONLY],
+}
+
+
+class ReferenceLoop:
+    """A plain pix2pix step (Isola et al.'s `Pix2PixModel.optimize_parameters`), written out by hand."""
+
+    def __init__(self, model: ModelConfig, device: torch.device) -> None:
+        self.generator = build_generator(model).to(device).train()
+        self.discriminator = build_discriminator(model).to(device).train()
+        adam = lambda net: torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)  # noqa: E731
+        self.opt_g, self.opt_d = adam(self.generator), adam(self.discriminator)
+
+    def logits(self, gray: torch.Tensor, rgb: torch.Tensor) -> list[torch.Tensor]:
+        return [scale[-1] for scale in self.discriminator(gray, rgb)]
+
+    @staticmethod
+    def gan(logits: list[torch.Tensor], real: bool) -> torch.Tensor:
+        target = 1.0 if real else 0.0
+        return sum(F.binary_cross_entropy_with_logits(x, torch.full_like(x, target)) for x in logits) / len(logits)
+
+    def step(self, batch: dict[str, torch.Tensor]) -> None:
+        gray, target, mask = batch["input"], batch["target"], batch["mask"]
+        fake = self.generator(gray, mask)
+        for p in self.discriminator.parameters():
+            p.requires_grad_(True)
+        self.opt_d.zero_grad()
+        loss_d = 0.5 * (self.gan(self.logits(gray, target), True) + self.gan(self.logits(gray, fake.detach()), False))
+        loss_d.backward()
+        self.opt_d.step()
+        for p in self.discriminator.parameters():
+            p.requires_grad_(False)
+        self.opt_g.zero_grad()
+        loss_g = self.gan(self.logits(gray, fake), True) + 100.0 * F.l1_loss(fake, target)
+        loss_g.backward()
+        self.opt_g.step()
+
+
+def make_batch(batch: int, size: int, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Generated photos with synthesized DACON damage, as the training loader would deliver them."""
+    rng = np.random.default_rng(seed)
+    grays, targets, masks = [], [], []
+    for _ in range(batch):
+        rgb = natural_image(size, size, rng)
+        gray, _ = synthesize_damage(rgb, rng, DamageConfig())
+        masks.append(torch.from_numpy(gray != pil_luma(rgb)).float()[None])
+        grays.append(torch.from_numpy(gray).float()[None] / 255)
+        targets.append(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)
+    stack = lambda xs: torch.stack(xs).to(device)  # noqa: E731
+    return {"input": stack(grays), "target": stack(targets), "mask": stack(masks), "raw_input": stack(grays)}
+
+
+def build_runs(args: argparse.Namespace, device: torch.device, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """name -> callable running `args.steps` steps; the reference first, then our variants."""
+    base = [f"train.batch_size={args.batch}", *args.overrides]
+    torch.manual_seed(0)
+    reference = ReferenceLoop(load_config(args.config, base).model, device)
+    runs = {"reference": lambda: [reference.step(batch) for _ in range(args.steps)]}
+    for name in args.variants:
+        torch.manual_seed(0)
+        trainer = GANTrainer(load_config(args.config, base + VARIANTS[name]), device)
+        runs[name] = lambda t=trainer: [t.train_step(batch) for _ in range(args.steps)]
+    return runs
+
+
+def speed(args: argparse.Namespace) -> None:
+    device = pick_device("auto")
+    print(machine_line(device))
+    print(f"matmul {2048}x{2048}: fp32 {matmul_gflops(torch.float32, device):.0f} GFLOP/s, "
+          f"bf16 {matmul_gflops(torch.bfloat16, device):.0f} GFLOP/s")
+    batch = make_batch(args.batch, args.size, device)
+    runs = build_runs(args, device, batch)
+    for run in runs.values():  # warm-up: allocator, oneDNN primitive caches, bf16 weight reorders
+        for _ in range(args.warmup):
+            run()
+    times = interleaved_times(runs, args.reps, device)
+    print(f"config {args.config} {' '.join(args.overrides)}; batch {args.batch}, {args.size}x{args.size}, "
+          f"{args.steps} steps x {args.reps} interleaved repetitions; median (best)")
+    ref_median, ref_best = summary(times["reference"])
+    print(f"{'variant':<10} {'s/step':>15} {'steps/s':>8} {'img/s':>7} {'x reference':>16}")
+    for name, seconds in times.items():
+        median, best = summary(seconds)
+        per_step, best_step = median / args.steps, best / args.steps
+        print(f"{name:<10} {per_step:7.3f} ({best_step:5.3f}) {1 / per_step:8.3f} {args.batch / per_step:7.2f} "
+              f"{ref_median / median:7.2f} ({ref_best / best:5.2f})")
+
+
+def score_check(args: argparse.Namespace) -> None:
+    """Final validation score of smoke runs with amp off and bf16, per seed."""
+    from trainers.loop import run_training
+
+    results: dict[str, list[float]] = {"off": [], "bf16": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "data"
+        write_dacon_dataset(root, args.pairs, args.image_size, np.random.default_rng(0), DamageConfig())
+        for seed in args.seeds:
+            for amp in results:
+                name = f"s{seed}_{amp}"
+                config = load_config(args.score_config, [
+                    f"data.root={root}", f"experiment.output_dir={tmp}/runs", f"experiment.name={name}",
+                    f"experiment.seed={seed}", f"train.amp=\"{amp}\"", f"train.epochs={args.epochs}",
+                    f"train.validation.every_epochs={args.epochs}", "train.test.enabled=false", *args.overrides])
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    run_training(config)
+                score = load_checkpoint(Path(tmp) / "runs" / name / BEST)["scores"]["score"]
+                results[amp].append(score)
+                print(f"seed {seed} amp {amp:<4}: val/score {score:.4f}", flush=True)
+    for amp, scores in results.items():
+        spread = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        print(f"amp {amp:<4}: mean {statistics.mean(scores):.4f}, std over seeds {spread:.4f}")
+    diffs = [b - f for b, f in zip(results["bf16"], results["off"])]
+    print("bf16 - fp32 per seed: " + " ".join(f"{d:+.4f}" for d in diffs) + f"; mean {statistics.mean(diffs):+.4f}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--config", default="configs/dacon.yaml", help="config whose model (and loss) to time")
+    parser.add_argument("--size", type=int, default=256, help="square crop side")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
+    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions of each run first")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["same", "full", "bf16"])
+    parser.add_argument("--score-check", action="store_true", help="compare bf16 and fp32 validation scores instead")
+    parser.add_argument("--score-config", default="configs/smoke.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=3, help="score check: epochs per run")
+    parser.add_argument("--pairs", type=int, default=48, help="score check: generated training pairs")
+    parser.add_argument("--image-size", type=int, default=96, help="score check: generated image side")
+    parser.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE applied to every run")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    score_check(args) if args.score_check else speed(args)
+
+
+if __name__ == "__main__":
+    main()
