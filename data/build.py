@@ -24,6 +24,7 @@ from data.grouping import image_groups
 from data.inference_set import InferenceDataset
 from data.loader import build_loader  # noqa: F401  (re-exported: the trainer imports both from here)
 from data.sources import PairItem, dacon_train_items, photo_items
+from data.skimage_samples import ensure_samples
 from data.splits import split_indices
 from utils.errors import ChromaFillError
 
@@ -40,6 +41,8 @@ class DataSplits:
 def build_datasets(cfg: DataConfig, seed: int) -> DataSplits:
     """Training, validation and test datasets of `cfg`, after checking every file."""
     root = Path(cfg.root)
+    if cfg.format == "samples":
+        return _sample_splits(cfg, seed)
     if not cfg.root or not root.is_dir():
         raise ChromaFillError(f"data.root: got {cfg.root!r}, expected an existing folder")
     if cfg.format == "dacon":
@@ -49,6 +52,20 @@ def build_datasets(cfg: DataConfig, seed: int) -> DataSplits:
     else:
         items = photo_items(root)
         test = _photo_test(cfg)
+    return _splits(cfg, seed, root, items, test)
+
+
+def _sample_splits(cfg: DataConfig, seed: int) -> DataSplits:
+    """scikit-image's sample photos: train/val from root/photos, the held-out damaged ones as test."""
+    if not cfg.root:
+        raise ChromaFillError("data.root: got '', expected the folder to write the sample photos to (e.g. checkpoints/skimage_samples)")
+    if cfg.test_dir:
+        raise ChromaFillError(f"data.test_dir: got {cfg.test_dir!r}, expected '' with data.format=samples (it brings its own test split)")
+    photos, test_dir = ensure_samples(Path(cfg.root), cfg.damage)
+    return _splits(cfg, seed, photos, photo_items(photos), InferenceDataset(test_dir, prefill=cfg.prefill))
+
+
+def _splits(cfg: DataConfig, seed: int, root: Path, items: list[PairItem], test: Dataset | None) -> DataSplits:
     groups = None
     if cfg.val.group:
         cache = Path(cfg.cache_dir) if cfg.cache_dir else root / ".chromafill_cache"

@@ -84,8 +84,13 @@ class ValConfig:
 
 @dataclass
 class DataConfig:
-    format: Literal["dacon", "photos"] = param("dacon", "dacon = train.csv/test.csv layout of the competition; photos = any folder of colour photos, damaged on the fly")
-    root: str = param("", "the dataset folder (for dacon: the folder holding train.csv)")
+    format: Literal["dacon", "photos", "samples"] = param(
+        "dacon",
+        "dacon = train.csv/test.csv layout of the competition; photos = any folder of colour photos, damaged on the fly; "
+        "samples = scikit-image's bundled sample photos (nothing to download), written once as PNGs under data.root "
+        "(photos/ to train on, test_input/ + test_gt/ = held-out photos with fixed damage as the test split)",
+    )
+    root: str = param("", "the dataset folder (for dacon: the folder holding train.csv; for samples: created when missing)")
     crop_size: int = param(256, "training crop size in pixels (square)", ge=8)
     num_workers: int = param(2, "DataLoader worker processes (0 = load in the main process)", ge=0)
     prefill: Literal["none", "telea", "ns"] = param(
@@ -110,7 +115,7 @@ class DataConfig:
         "(null = full images; fine for dacon, where all images are 512x512)",
         ge=8,
     )
-    test_dir: str = param("", "photos format: optional folder of damaged gray test images to predict (empty = no test split)")
+    test_dir: str = param("", "photos format: optional folder of damaged gray test images to predict (empty = no test split; the samples format has its own)")
     cache_dir: str = param("", "where the group-split cache is written (empty = <root>/.chromafill_cache)")
     damage: DamageConfig = section(DamageConfig, "synthetic damage (photos format, and dacon resynthesis)")
     augment: AugmentConfig = section(AugmentConfig, "training augmentation")
