@@ -55,6 +55,7 @@ def load_generator(path: Path, device: torch.device, use_ema: bool = True) -> tu
 
 
 def run_inference(opts: InferenceOptions) -> list[str]:
+    _make_output_folder(opts.output)  # before the model loads: an unusable output fails in a second
     device = pick_device(opts.device)
     generator, config, is_ema = load_generator(opts.checkpoint, device, opts.use_ema)
     dataset = InferenceDataset(opts.input, prefill=config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad)
@@ -70,6 +71,15 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     if opts.zip is not None:
         write_submission_zip(opts.output, names, opts.zip)
     return names
+
+
+def _make_output_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ChromaFillError(f"{folder}: the output folder exists as a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ChromaFillError(f"{folder}: cannot be used as the output folder ({err.strerror or err})") from None
 
 
 def _autocast(device: torch.device, amp: bool):

@@ -16,7 +16,7 @@ EXIT_INTERRUPTED = 130
 # reported here as one line; every file already written stays intact (writes are atomic).
 # Other OSErrors keep their traceback: they point at a bug.
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
-                      errno.EISDIR, errno.EFBIG, errno.EIO, errno.ENAMETOOLONG}
+                      errno.EISDIR, errno.EEXIST, errno.EFBIG, errno.EIO, errno.ENAMETOOLONG}
 
 
 def run_cli(main: Callable[[], int | None]) -> None:
