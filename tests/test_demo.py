@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from trainers.samples import samples_image
 from utils.color import pil_luma
 from utils.errors import ChromaFillError
 
-DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "configs" / "demo.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     config = load_config(DEMO, [
         f"data.root={tmp / 'samples'}", f"experiment.output_dir={tmp / 'out'}", "train.epochs=1", "train.max_minutes=0",
         "data.crop_size=32", "data.val_size=48", "model.generator.base_channels=4", "model.generator.depth=3",
-        "model.discriminator.base_channels=4", "train.validation.every_epochs=1",
+        "model.discriminator.base_channels=4", "train.validation.every_epochs=1", "train.log_every_steps=1",
     ])
     assert run_training(config) == 0
     return config.experiment.run_dir, tmp / "samples"
@@ -91,3 +93,15 @@ def test_samples_image_drops_the_mask_column() -> None:
     image = samples_image(torch.cat(panels, dim=2))
     assert image.shape == (h, 3 * w, 3)
     assert [int(image[0, i * w, 0]) for i in range(3)] == [26, 128, 230]
+
+
+def test_plot_curves_reads_the_demo_run(demo_run: tuple[Path, Path], tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("plot_curves", REPO / "benchmarks" / "plot_curves.py")
+    plot_curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plot_curves)
+    run, _ = demo_run
+    scalars = plot_curves.read_scalars(run)
+    assert "val/score" in scalars and any(tag.startswith("loss/g_") for tag in scalars)
+    assert plot_curves.main([str(run), "--out", str(tmp_path / "curves.png")]) == 0
+    assert cv2.imread(str(tmp_path / "curves.png")).shape[2] == 3
+    assert plot_curves.main([str(tmp_path), "--out", str(tmp_path / "none.png")]) == 2
