@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.dacon_fixture import make_dacon_root
+from tests.test_faults_data import png_with_header
 from trainers.config import load_config
 from trainers.inference import InferenceOptions, run_inference
 from trainers.loop import run_training
@@ -87,7 +88,8 @@ def test_stale_files_in_the_output_folder_are_not_zipped(checkpoint: Path, tmp_p
     assert (out / "TEST_999.png").read_bytes() == b"an old prediction"  # left alone, not deleted, not zipped
 
 
-@pytest.mark.parametrize("case", ["no images", "unreadable image", "output is a file", "missing checkpoint"])
+@pytest.mark.parametrize("case", ["no images", "unreadable image", "huge header", "missing input", "output is a file",
+                                  "missing checkpoint"])
 def test_bad_inference_inputs_are_one_line(checkpoint: Path, tmp_path: Path, case: str) -> None:
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
@@ -100,6 +102,12 @@ def test_bad_inference_inputs_are_one_line(checkpoint: Path, tmp_path: Path, cas
     elif case == "unreadable image":
         (inputs / "bad.png").write_bytes(b"")
         expected = f"error: {inputs / 'bad.png'}: {inputs / 'bad.png'}: the file is empty (0 bytes), expected an image"
+    elif case == "huge header":
+        png_with_header(inputs / "huge.png", 20000, 20000)
+        expected = f"error: {inputs / 'huge.png'}: {inputs / 'huge.png'}: image is 20000x20000 pixels, more than the 64 MP limit"
+    elif case == "missing input":
+        inputs = tmp_path / "nowhere"
+        expected = f"error: {inputs}: expected a folder of images or a .csv file"
     elif case == "output is a file":
         out.write_text("a file where the output folder should be")
         expected = f"error: {out}: the output folder exists as a file"
