@@ -83,3 +83,23 @@ def test_gray_snap_override_and_markdown(photos: Path, checkpoint: Path, capsys:
 def test_bad_checkpoint_is_one_line_error(photos: Path, capsys: pytest.CaptureFixture) -> None:
     assert quality.main([str(photos), "--checkpoint", "missing.pt"]) == 2
     assert capsys.readouterr().err.strip() == "error: --checkpoint: missing.pt: file not found"
+
+
+def leaves(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        out.update(leaves(value, f"{prefix}{key}.") if isinstance(value, dict) and value else {f"{prefix}{key}": value})
+    return out
+
+
+def test_each_ablation_changes_exactly_one_key_of_the_reference() -> None:
+    folder = REPO / "configs" / "ablations"
+    reference = leaves(cfgio.to_dict(load_config(folder / "reference.yaml")))
+    budget = leaves(cfgio.to_dict(load_config(REPO / "configs" / "cpu_budget.yaml")))
+    assert {k for k in reference if reference[k] != budget[k]} == {"experiment.name", "experiment.output_dir", "train.max_minutes", "train.epochs"}
+    ablations = sorted(p for p in folder.glob("*.yaml") if p.name != "reference.yaml")
+    assert len(ablations) == 8
+    for path in ablations:
+        tree = leaves(cfgio.to_dict(load_config(path)))
+        changed = {k for k in tree if tree[k] != reference[k]} - {"experiment.name"}
+        assert len(changed) == 1, (path.name, changed)
