@@ -98,7 +98,7 @@ def test_each_ablation_changes_exactly_one_key_of_the_reference() -> None:
     budget = leaves(cfgio.to_dict(load_config(REPO / "configs" / "cpu_budget.yaml")))
     assert {k for k in reference if reference[k] != budget[k]} == {"experiment.name", "experiment.output_dir", "train.max_minutes", "train.epochs"}
     ablations = sorted(p for p in folder.glob("*.yaml") if p.name != "reference.yaml")
-    assert len(ablations) == 8
+    assert len(ablations) == 7
     for path in ablations:
         tree = leaves(cfgio.to_dict(load_config(path)))
         changed = {k for k in tree if tree[k] != reference[k]} - {"experiment.name"}
