@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
-        [--seed 0] [--limit N] [--gray-snap X] [--true-mask] [--no-baselines] [--no-ema]
+        [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--no-baselines] [--no-ema]
         [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
@@ -17,7 +17,7 @@ lost region = input != L(gt)), averaged over the photos. Methods:
 The hole that Telea and the checkpoints fill is the one a real submission has: found by the
 training-free constant-fill detector (data/hole_detection.py); --true-mask gives them the true
 mask instead. --gray-snap overrides model.generator.gray_snap of every checkpoint, so one trained
-model can be measured with several thresholds. --grid writes input | prediction | original rows
+model can be measured with several thresholds (one row each). --grid writes input | prediction | original rows
 of the first photos for the first checkpoint (a README figure).
 """
 
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", action="append", default=[], help="[LABEL=]PATH of a checkpoint (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="damage seed")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos (0 = all)")
-    parser.add_argument("--gray-snap", type=float, default=None, help="override model.generator.gray_snap of the checkpoints")
+    parser.add_argument("--gray-snap", type=float, nargs="+", default=None,
+                        help="override model.generator.gray_snap of the checkpoints; several values = one row per value")
     parser.add_argument("--true-mask", action="store_true", help="fill the true lost region instead of the detected one")
     parser.add_argument("--no-baselines", action="store_true", help="score the checkpoints only")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
@@ -183,8 +184,11 @@ def _run(args: argparse.Namespace) -> int:
     methods: dict[str, Callable[[], Predictor]] = {}
     if not args.no_baselines:
         methods.update({"gray copy": lambda: gray_copy, "telea": lambda: telea})
+    snaps = args.gray_snap or [None]
     for label, path in checkpoints:
-        methods[label] = lambda path=path: checkpoint_predictor(path, device, args.gray_snap, not args.no_ema)
+        for snap in snaps:
+            name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
+            methods[name] = lambda path=path, snap=snap: checkpoint_predictor(path, device, snap, not args.no_ema)
     results, first_preds = {}, None
     for name, make in methods.items():
         results[name], preds = evaluate(photos, make())

@@ -78,6 +78,8 @@ def test_gray_snap_override_and_markdown(photos: Path, checkpoint: Path, capsys:
     # gray_snap 1.0 turns every pixel gray, so the hue histogram is a gray copy's.
     gray = run(capsys, str(photos), "--true-mask", "--markdown").strip().splitlines()[2]
     assert lines[2].startswith("| tiny |") and lines[2].split("|")[5] == gray.split("|")[5]
+    two = run(capsys, str(photos), "--checkpoint", str(checkpoint), "--no-baselines", "--gray-snap", "0", "1").strip().splitlines()
+    assert [line.split()[:2] for line in two[1:]] == [["tiny", "snap=0"], ["tiny", "snap=1"]]
 
 
 def test_bad_checkpoint_is_one_line_error(photos: Path, capsys: pytest.CaptureFixture) -> None:
