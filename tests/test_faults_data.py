@@ -22,6 +22,7 @@ from data.build import build_datasets
 from data.config import AugmentConfig, DataConfig, ValConfig
 from data.headers import MAX_PIXELS, image_info
 from tests.dacon_fixture import make_dacon_root
+from tests.fault_helpers import assert_one_error_line, run_script
 from trainers.config import load_config
 from utils.color import pil_luma
 from utils.errors import ChromaFillError
@@ -47,8 +48,13 @@ def rewrite_row(root: Path, index: int, text: str) -> None:
     (root / "train.csv").write_text("\n".join(lines) + "\n")
 
 
+def train_args(root: Path, out: Path, *extra: str) -> list[str]:
+    return ["--config", str(SMOKE), f"data.root={root}", f"experiment.output_dir={out}", *extra]
+
+
 def train_cli(root: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "train.py", "--config", str(SMOKE), f"data.root={root}", f"experiment.output_dir={out}", *extra]
+    """A real `python train.py` process: needed where DataLoader worker processes are part of the case."""
+    cmd = [sys.executable, "train.py", *train_args(root, out, *extra)]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
@@ -68,25 +74,25 @@ CLI_CASES = {
 
 
 @pytest.mark.parametrize("case", list(CLI_CASES))
-def test_bad_dataset_through_train_py_is_one_line(tmp_path: Path, case: str) -> None:
+def test_bad_dataset_through_train_py_is_one_line(tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
     root = make_dacon_root(tmp_path / "data", n_train=5, n_test=1, size=(64, 64))
     damage, expected = CLI_CASES[case]
     damage(root)
-    done = train_cli(root, tmp_path / "runs")
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], done.stderr
+    result = run_script("train", train_args(root, tmp_path / "runs"), monkeypatch, capsys)
+    assert_one_error_line(result, expected)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "runs" / "smoke" / "last.pt").exists()
 
 
-def test_photos_format_empty_folder_is_one_line(tmp_path: Path) -> None:
+def test_photos_format_empty_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "notes.txt").write_text("not a photo")
-    done = train_cli(tmp_path / "photos", tmp_path / "runs", "data.format=photos")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == f"error: {tmp_path / 'photos'}: no images found (looked recursively for " \
-                                  ".png, .jpg, .jpeg, .bmp, .webp, .tif, .tiff)"
+    result = run_script("train", train_args(tmp_path / "photos", tmp_path / "runs", "data.format=photos"), monkeypatch, capsys)
+    assert_one_error_line(result)
+    assert result.stderr.strip() == f"error: {tmp_path / 'photos'}: no images found (looked recursively for " \
+                                    ".png, .jpg, .jpeg, .bmp, .webp, .tif, .tiff)"
 
 
 def test_huge_header_is_refused_without_decoding(tmp_path: Path) -> None:
@@ -165,7 +171,8 @@ def test_file_unreadable_after_the_check_fails_in_a_worker_with_one_line(tmp_pat
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_corrupt_pixel_data_found_at_load_time_is_one_error_line(tmp_path: Path, workers: int) -> None:
+def test_corrupt_pixel_data_found_at_load_time_is_one_error_line(tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
     # Header and end marker intact, compressed data broken: only decoding (in a worker) can tell.
     root = make_dacon_root(tmp_path / "data", n_train=5, n_test=1, size=(64, 64))
     path = root / "train_gt" / "TRAIN_00001.png"
@@ -173,9 +180,12 @@ def test_corrupt_pixel_data_found_at_load_time_is_one_error_line(tmp_path: Path,
     for i in range(len(data) // 2, len(data) // 2 + 40):
         data[i] ^= 0x55
     path.write_bytes(bytes(data))
-    done = train_cli(root, tmp_path / "runs", f"data.num_workers={workers}", "train.test.enabled=false")
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and "DataLoader worker" not in done.stderr, done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    # libpng may print its own "libpng error: ..." diagnostic line before ours.
-    assert errors == [f"error: {path}: not a readable image (corrupt, truncated or unsupported format)"], done.stderr
+    args = (f"data.num_workers={workers}", "train.test.enabled=false")
+    if workers:  # a real process, so the worker processes and their error path are the real ones
+        done = train_cli(root, tmp_path / "runs", *args)
+    else:
+        done = run_script("train", train_args(root, tmp_path / "runs", *args), monkeypatch, capsys)
+    assert "DataLoader worker" not in done.stderr, done.stderr
+    # libpng may print its own "libpng error: ..." diagnostic line before ours (only in a real process).
+    line = assert_one_error_line(done)
+    assert line == f"error: {path}: not a readable image (corrupt, truncated or unsupported format)", done.stderr

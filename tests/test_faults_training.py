@@ -26,6 +26,7 @@ from trainers.config import Config, load_config
 from trainers.loop import run_training
 from utils import atomic
 from utils.errors import ChromaFillError
+from tests.fault_helpers import assert_one_error_line, run_script
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "configs" / "smoke.yaml"
@@ -45,21 +46,6 @@ def smoke(root: Path, out: Path, *overrides: str) -> Config:
 def train_cmd(root: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, str(REPO / "train.py"), "--config", str(SMOKE), f"data.root={root}",
             f"experiment.output_dir={out}", *FAST, *extra]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> str:
-    """Exit code 2, exactly one `error:` line on stderr, no traceback; returns the line."""
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def temporaries(run_dir: Path) -> list[Path]:
@@ -169,35 +155,38 @@ def _flip_bytes(path: Path) -> None:
 
 @pytest.mark.parametrize("damage", [_truncate, _flip_bytes], ids=["truncated", "flipped-bytes"])
 def test_damaged_last_pt_resume_auto_uses_the_previous_epoch_with_a_warning(
-        two_epoch_run: Path, tmp_path: Path, damage) -> None:
+        two_epoch_run: Path, tmp_path: Path, damage, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     run_dir = _copy_run(two_epoch_run, tmp_path / "smoke")
     damage(run_dir / "last.pt")
     with pytest.raises(ChromaFillError, match="last.pt: ") as info:
         load_checkpoint(run_dir / "last.pt")
     assert "\n" not in str(info.value)
-    done = cli("train.py", "--config", str(run_dir / "config.yaml"), "--resume", "auto", "train.epochs=3",
-               f"experiment.output_dir={tmp_path}")
+    done = run_script("train", ["--config", str(run_dir / "config.yaml"), "--resume", "auto", "train.epochs=3",
+                                f"experiment.output_dir={tmp_path}"], monkeypatch, capsys)
     assert done.returncode == 0, done.stderr
     assert f"warning: {run_dir / 'last.pt'} is damaged; resuming from {run_dir / 'epoch_002.pt'}" in done.stderr
     assert "resumed at epoch 3" in done.stderr
     assert load_checkpoint(run_dir / "last.pt")["epoch"] == 3
 
 
-def test_damaged_explicit_resume_path_is_named_and_the_previous_offered(two_epoch_run: Path, tmp_path: Path) -> None:
+def test_damaged_explicit_resume_path_is_named_and_the_previous_offered(
+        two_epoch_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     run_dir = _copy_run(two_epoch_run, tmp_path / "smoke")
     _truncate(run_dir / "last.pt")
-    done = cli("train.py", "--config", str(run_dir / "config.yaml"), "--resume", str(run_dir / "last.pt"),
-               f"experiment.output_dir={tmp_path}")
-    assert_one_line_error(done, f"{run_dir / 'last.pt'}: ", f"--resume {run_dir / 'epoch_002.pt'}")
+    done = run_script("train", ["--config", str(run_dir / "config.yaml"), "--resume", str(run_dir / "last.pt"),
+                                f"experiment.output_dir={tmp_path}"], monkeypatch, capsys)
+    assert_one_error_line(done, f"{run_dir / 'last.pt'}: ", f"--resume {run_dir / 'epoch_002.pt'}")
 
 
-def test_damaged_last_pt_without_a_previous_checkpoint_is_one_line(two_epoch_run: Path, tmp_path: Path) -> None:
+def test_damaged_last_pt_without_a_previous_checkpoint_is_one_line(
+        two_epoch_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     run_dir = _copy_run(two_epoch_run, tmp_path / "smoke")
     for path in run_dir.glob("epoch_*.pt"):
         path.unlink()
     _truncate(run_dir / "last.pt")
-    done = cli("train.py", "--config", str(run_dir / "config.yaml"), "--resume", "auto", f"experiment.output_dir={tmp_path}")
-    assert_one_line_error(done, f"{run_dir / 'last.pt'}: ", "truncated, corrupt")
+    done = run_script("train", ["--config", str(run_dir / "config.yaml"), "--resume", "auto",
+                                f"experiment.output_dir={tmp_path}"], monkeypatch, capsys)
+    assert_one_error_line(done, f"{run_dir / 'last.pt'}: ", "truncated, corrupt")
 
 
 class _RunsCode:
@@ -210,21 +199,21 @@ class _RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize("script", ["train.py", "infer.py"])
-def test_crafted_pickle_checkpoint_is_refused_and_not_run(tmp_path: Path, dacon_root: Path, script: str) -> None:
+@pytest.mark.parametrize("script", ["train", "infer"])
+def test_crafted_pickle_checkpoint_is_refused_and_not_run(tmp_path: Path, dacon_root: Path, script: str,
+                                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
     torch.save({"format": "chromafill-checkpoint", "version": 1, "payload": _RunsCode(marker)}, evil)
     plain = tmp_path / "plain.pkl"
     plain.write_bytes(pickle.dumps(_RunsCode(marker)))
     for path in (evil, plain):
-        if script == "train.py":
-            done = cli("train.py", "--config", str(SMOKE), f"data.root={dacon_root}",
-                       f"experiment.output_dir={tmp_path / 'runs'}", "--resume", str(path))
+        if script == "train":
+            args = ["--config", str(SMOKE), f"data.root={dacon_root}", f"experiment.output_dir={tmp_path / 'runs'}",
+                    "--resume", str(path)]
         else:
-            done = cli("infer.py", "--checkpoint", str(path), "--input", str(dacon_root / "test_input"),
-                       "--output", str(tmp_path / "out"))
-        assert_one_line_error(done, f"{path}: ")
+            args = ["--checkpoint", str(path), "--input", str(dacon_root / "test_input"), "--output", str(tmp_path / "out")]
+        assert_one_error_line(run_script(script, args, monkeypatch, capsys), f"{path}: ")
         assert not marker.exists(), "unpickling ran code"
 
 
@@ -281,12 +270,13 @@ def test_disk_full_on_any_other_write_is_one_line_at_the_cli(tmp_path: Path, mon
     assert not (tmp_path / "config.yaml").exists() and temporaries(tmp_path) == []
 
 
-def test_unwritable_output_folder_is_one_line_at_the_cli(dacon_root: Path, tmp_path: Path) -> None:
+def test_unwritable_output_folder_is_one_line_at_the_cli(dacon_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
     # Root ignores permissions, so the output "folder" is a file: nothing can be created under it.
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should be")
-    done = cli("train.py", "--config", str(SMOKE), f"data.root={dacon_root}", f"experiment.output_dir={blocker}", *FAST)
-    assert_one_line_error(done, str(blocker))
+    args = ["--config", str(SMOKE), f"data.root={dacon_root}", f"experiment.output_dir={blocker}", *FAST]
+    assert_one_error_line(run_script("train", args, monkeypatch, capsys), f"{blocker / 'smoke'}: Not a directory")
 
 
 # -- non-finite losses under AMP -------------------------------------------------------------------
@@ -354,7 +344,7 @@ def test_nan_under_fp16_backs_off_the_scale_and_continues(
 
 # -- Ctrl-C with DataLoader workers ----------------------------------------------------------------
 
-def test_ctrl_c_with_workers_is_one_line_exit_130_and_resumable(tmp_path: Path) -> None:
+def test_ctrl_c_with_workers_is_one_line_exit_130_with_a_checkpoint(tmp_path: Path) -> None:
     root = make_dacon_root(tmp_path / "data", n_train=40, n_test=1, size=(64, 64))
     out = tmp_path / "runs"
     args = ("train.epochs=1", "train.batch_size=1", "data.num_workers=2", "train.checkpoint.every_steps=2")
