@@ -42,16 +42,29 @@ def matmul_gflops(dtype: torch.dtype, device: torch.device, n: int = 2048, repea
 
 
 def interleaved_times(runs: dict[str, Callable[[], None]], repetitions: int, device: torch.device) -> dict[str, list[float]]:
-    """Seconds of each run per repetition, the runs taking turns so shared-CPU noise hits all alike."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    """Wall-clock seconds of each run per repetition, the runs taking turns so shared-CPU noise hits all alike."""
+    return interleaved_wall_and_cpu(runs, repetitions, device)[0]
+
+
+def interleaved_wall_and_cpu(runs: dict[str, Callable[[], None]], repetitions: int,
+                             device: torch.device) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall-clock and process CPU seconds of each run per repetition, interleaved.
+
+    On a CPU shared with other jobs the wall clock mostly measures how much of the machine this
+    process got; the CPU seconds this process used (all its threads) are far less sensitive to
+    that, so comparing both tells contention from real differences.
+    """
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repetitions):
         for name, run in runs.items():
             synchronize(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run()
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return times
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def summary(seconds: list[float]) -> tuple[float, float]:

@@ -36,7 +36,7 @@ import _common  # noqa: F401  (puts the repository root on sys.path)
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import interleaved_times, machine_line, matmul_gflops, summary
+from _common import interleaved_wall_and_cpu, machine_line, matmul_gflops, summary
 
 from data.config import DamageConfig
 from data.damage import synthesize_damage
@@ -129,16 +129,19 @@ def speed(args: argparse.Namespace) -> None:
     for run in runs.values():  # warm-up: allocator, oneDNN primitive caches, bf16 weight reorders
         for _ in range(args.warmup):
             run()
-    times = interleaved_times(runs, args.reps, device)
+    times, cpu = interleaved_wall_and_cpu(runs, args.reps, device)
     print(f"config {args.config} {' '.join(args.overrides)}; batch {args.batch}, {args.size}x{args.size}, "
-          f"{args.steps} steps x {args.reps} interleaved repetitions; median (best)")
+          f"{args.steps} steps x {args.reps} interleaved repetitions; median (best); "
+          f"cpu = CPU seconds of this process per step (median)")
     ref_median, ref_best = summary(times["reference"])
-    print(f"{'variant':<10} {'s/step':>15} {'steps/s':>8} {'img/s':>7} {'x reference':>16}")
+    ref_cpu = summary(cpu["reference"])[0]
+    print(f"{'variant':<10} {'s/step':>15} {'steps/s':>8} {'img/s':>7} {'x reference':>16} {'cpu s/step':>10} {'x ref (cpu)':>11}")
     for name, seconds in times.items():
         median, best = summary(seconds)
         per_step, best_step = median / args.steps, best / args.steps
+        cpu_median = summary(cpu[name])[0]
         print(f"{name:<10} {per_step:7.3f} ({best_step:5.3f}) {1 / per_step:8.3f} {args.batch / per_step:7.2f} "
-              f"{ref_median / median:7.2f} ({ref_best / best:5.2f})")
+              f"{ref_median / median:7.2f} ({ref_best / best:5.2f}) {cpu_median / args.steps:10.3f} {ref_cpu / cpu_median:11.2f}")
 
 
 def score_check(args: argparse.Namespace) -> None:

@@ -1,0 +1,171 @@
+"""Inference speed of the default generator: images/s, achieved GFLOP/s, bf16 vs fp32 score, infer.py end to end.
+
+    python benchmarks/bench_infer.py [--config configs/dacon.yaml] [--size 512] [--batch 4] [--reps 5]
+        [--score-images 8] [--e2e-images 100] [--skip-e2e]
+
+1. The machine's matmul GFLOP/s (2048x2048 torch.mm, fp32 and bf16): the practical peak.
+2. Forward passes of one batch, prepared as infer.py prepares them (channels_last generator, eval
+   mode, the same `trainers.predict.generate`), fp32 and bf16 autocast, with and without the flip
+   TTA, interleaved repetitions (median and best): images/s and the GFLOP/s achieved, from the FLOPs
+   torch.utils.flop_counter counts for that forward.
+3. The exact competition score of fp32 and bf16 predictions of the same randomly initialised
+   generator (seed 0) on generated DACON-style images (true masks), and their difference.
+4. `python infer.py` timed end to end (process start, model load, reading, hole detection, Telea
+   pre-fill, prediction, PNGs, zip) on generated 512x512 test inputs, with a checkpoint of the
+   config's model with random weights, saved in the trainer's format; fp32 and --amp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import _common  # noqa: F401  (puts the repository root on sys.path)
+import numpy as np
+import torch
+from _common import ROOT, interleaved_times, machine_line, matmul_gflops, summary
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from data.config import DamageConfig
+from data.damage import synthesize_damage
+from data.synthetic import natural_image, write_dacon_dataset
+from metrics.competition import score_image
+from metrics.torch_score import to_uint8
+from models.build import build_generator
+from trainers.checkpoint import save_checkpoint
+from trainers.config import Config, load_config
+from trainers.predict import generate
+from utils import config as cfgio
+from utils.color import pil_luma
+from utils.runtime import pick_device
+
+
+def save_random_checkpoint(config: Config, path: Path, seed: int = 0) -> None:
+    """A checkpoint of `config`'s generator with random weights, laid out as trainers/loop.py's best.pt."""
+    torch.manual_seed(seed)
+    generator = build_generator(config.model)
+    trainer = {"generator": generator.state_dict(), "ema": None, "mask_net": None, "discriminator": None}
+    save_checkpoint(path, {"config": cfgio.to_dict(config), "epoch": 0, "global_step": 0, "scores": {}, "trainer": trainer})
+
+
+def make_images(count: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gray inputs NxHxW, ground truths NxHxWx3, true masks NxHxW) of generated photos with DACON damage."""
+    rng = np.random.default_rng(seed)
+    grays, gts, masks = [], [], []
+    for _ in range(count):
+        rgb = natural_image(size, size, rng)
+        gray, _ = synthesize_damage(rgb, rng, DamageConfig())
+        grays.append(gray), gts.append(rgb), masks.append(gray != pil_luma(rgb))
+    return np.stack(grays), np.stack(gts), np.stack(masks)
+
+
+def as_batch(grays: np.ndarray, masks: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    gray = torch.from_numpy(grays).float()[:, None].div(255).to(device)
+    return gray, torch.from_numpy(masks).float()[:, None].to(device)
+
+
+def autocast(device: torch.device, amp: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    """What infer.py --amp does: bf16 autocast around the forward."""
+    return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
+
+
+def forward_flops(generator: nn.Module, gray: torch.Tensor, mask: torch.Tensor, tta: bool) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        generate(generator, gray, mask, tta)
+    return counter.get_total_flops()
+
+
+def speed(args: argparse.Namespace, generator: nn.Module, device: torch.device) -> None:
+    grays, _, masks = make_images(args.batch, args.size)
+    gray, mask = as_batch(grays, masks, device)
+    runs, flops = {}, {}
+    for amp in (False, True):
+        for tta in (False, True):
+            name = f"{'bf16' if amp else 'fp32'}{' +TTA' if tta else ''}"
+            flops[name] = forward_flops(generator, gray, mask, tta)
+
+            def run(amp: bool = amp, tta: bool = tta) -> None:
+                with autocast(device, amp)():
+                    generate(generator, gray, mask, tta)
+            runs[name] = run
+    for run in runs.values():
+        run()  # warm-up: oneDNN primitives, bf16 weight reorders
+    times = interleaved_times(runs, args.reps, device)
+    print(f"generator forward, batch {args.batch}, {args.size}x{args.size}, {args.reps} interleaved repetitions; median (best)")
+    print(f"{'mode':<10} {'GFLOP/batch':>11} {'s/batch':>15} {'img/s':>15} {'GFLOP/s':>13}")
+    for name, seconds in times.items():
+        median, best = summary(seconds)
+        gflop = flops[name] / 1e9
+        print(f"{name:<10} {gflop:11.1f} {median:7.3f} ({best:5.3f}) {args.batch / median:7.2f} ({args.batch / best:5.2f}) "
+              f"{gflop / median:5.0f} ({gflop / best:4.0f})")
+
+
+def score_difference(args: argparse.Namespace, generator: nn.Module, device: torch.device) -> None:
+    grays, gts, masks = make_images(args.score_images, args.size, seed=1)
+    scores = {}
+    for amp in (False, True):
+        preds = []
+        for start in range(0, len(grays), args.batch):
+            gray, mask = as_batch(grays[start:start + args.batch], masks[start:start + args.batch], device)
+            with autocast(device, amp)():
+                preds.append(to_uint8(generate(generator, gray, mask)))
+        rows = [score_image(gt, pred, m) for gt, pred, m in zip(gts, np.concatenate(preds), masks)]
+        scores[amp] = {k: statistics.mean(r[k] for r in rows) for k in ("score", "ssim_full", "ssim_lost", "hist")}
+    print(f"exact score on {args.score_images} generated {args.size}x{args.size} images, randomly initialised generator (seed 0):")
+    for amp, terms in scores.items():
+        print(f"  {'bf16' if amp else 'fp32'}: " + " ".join(f"{k} {v:.4f}" for k, v in terms.items()))
+    print(f"  bf16 - fp32: score {scores[True]['score'] - scores[False]['score']:+.4f}")
+
+
+def end_to_end(args: argparse.Namespace, config: Config) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root, checkpoint = Path(tmp) / "dacon", Path(tmp) / "random.pt"
+        write_dacon_dataset(root, 0, args.size, np.random.default_rng(2), DamageConfig(), tests=args.e2e_images)
+        save_random_checkpoint(config, checkpoint)
+        for amp in ([], ["--amp"]):
+            command = [sys.executable, "infer.py", "--checkpoint", str(checkpoint), "--input", str(root / "test.csv"),
+                       "--output", str(Path(tmp) / f"out{len(amp)}"), "--zip", str(Path(tmp) / f"sub{len(amp)}.zip"),
+                       "--batch-size", str(args.batch), *amp]
+            start = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+            seconds = time.perf_counter() - start
+            print(f"python infer.py {' '.join(amp) or '(fp32)'}: {args.e2e_images} images {args.size}x{args.size} "
+                  f"in {seconds:.1f} s end to end ({args.e2e_images / seconds:.2f} img/s, model load included)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--config", default="configs/dacon.yaml", help="config whose generator to time")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions of each mode")
+    parser.add_argument("--score-images", type=int, default=8)
+    parser.add_argument("--e2e-images", type=int, default=100)
+    parser.add_argument("--skip-e2e", action="store_true", help="skip the infer.py end-to-end timing")
+    parser.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE (e.g. model.generator.base_channels=8)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.overrides)
+    device = pick_device("auto")
+    print(machine_line(device))
+    print(f"matmul 2048x2048: fp32 {matmul_gflops(torch.float32, device):.0f} GFLOP/s, "
+          f"bf16 {matmul_gflops(torch.bfloat16, device):.0f} GFLOP/s")
+    torch.manual_seed(0)
+    generator = build_generator(config.model).to(device, memory_format=torch.channels_last).eval()
+    speed(args, generator, device)
+    score_difference(args, generator, device)
+    if not args.skip_e2e:
+        end_to_end(args, config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Every benchmark script runs end to end with tiny settings and prints its figures.
+
+The scripts run in-process (as `__main__`, with their own argument parsing) so the test pays for
+torch's import once; bench_infer's end-to-end part still starts `python infer.py` for real.
+No timing is asserted: only that each figure is printed and well formed.
+"""
+
+from __future__ import annotations
+
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainers.inference import load_generator
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
+
+
+def run_script(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setattr(sys, "argv", [str(BENCH / name), *args])
+    runpy.run_path(str(BENCH / name), run_name="__main__")
+    return capsys.readouterr().out
+
+
+def test_bench_train_speed(monkeypatch, capsys, tmp_path):
+    out = run_script("bench_train.py", ["--config", "configs/smoke.yaml", "--size", "64", "--batch", "2", "--steps", "1",
+                                        "--reps", "2", "--warmup", "0", "--variants", "same", "bf16"], monkeypatch, capsys)
+    assert re.search(rf"matmul 2048x2048: fp32 {NUMBER} GFLOP/s, bf16 {NUMBER} GFLOP/s", out)
+    for variant in ("reference", "same", "bf16"):
+        assert re.search(rf"^{variant}\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER}\s+{NUMBER}$", out, re.M), out
+    assert re.search(rf"^reference .* 1\.00 \( 1\.00\)\s+{NUMBER}\s+1\.00$", out, re.M)
+
+
+def test_bench_train_score_check(monkeypatch, capsys, tmp_path):
+    out = run_script("bench_train.py", ["--score-check", "--seeds", "0", "--epochs", "1", "--pairs", "8",
+                                        "--image-size", "64", "data.val.fraction=0.25"], monkeypatch, capsys)
+    for amp in ("off", "bf16"):
+        assert re.search(rf"seed 0 amp {amp}\s*: val/score {NUMBER}", out), out
+        assert re.search(rf"amp {amp}\s*: mean {NUMBER}, std over seeds {NUMBER}", out)
+    assert re.search(rf"bf16 - fp32 per seed: {NUMBER}; mean {NUMBER}", out)
+
+
+def test_bench_infer(monkeypatch, capsys):
+    out = run_script("bench_infer.py", ["--config", "configs/smoke.yaml", "--size", "64", "--batch", "2", "--reps", "1",
+                                        "--score-images", "2", "--e2e-images", "2"], monkeypatch, capsys)
+    for mode in ("fp32", "fp32 +TTA", "bf16", "bf16 +TTA"):
+        assert re.search(rf"^{re.escape(mode)}\s+{NUMBER}\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER} \(\s*{NUMBER}\)", out, re.M), out
+    assert re.search(rf"bf16 - fp32: score {NUMBER}", out)
+    assert re.search(rf"python infer.py \(fp32\): 2 images 64x64 in {NUMBER} s end to end", out)
+    assert re.search(rf"python infer.py --amp: 2 images 64x64 in {NUMBER} s end to end", out)
+
+
+def test_random_checkpoint_loads_like_a_trained_one(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCH))
+    from bench_infer import save_random_checkpoint  # noqa: PLC0415 - needs the benchmarks folder on sys.path
+
+    from trainers.config import load_config
+
+    config = load_config("configs/smoke.yaml")
+    save_random_checkpoint(config, tmp_path / "random.pt")
+    generator, loaded, is_ema = load_generator(tmp_path / "random.pt", torch.device("cpu"))
+    assert not is_ema and loaded.model == config.model
+    assert generator(torch.rand(1, 1, 32, 32), torch.zeros(1, 1, 32, 32)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("name, args, pattern", [
+    ("model_stats.py", ["--size", "64"], rf"\| generator \(unet, default\) \| {NUMBER} M \| {NUMBER} \|"),
+    ("bench_metrics.py", ["--images", "4", "--size", "64"], rf"score_batch opencv .* {NUMBER} s"),
+    ("bench_data.py", ["--pairs", "4", "--batch", "2", "--epochs", "1", "--workers", "0"], rf"workers=0: {NUMBER} images/s"),
+])
+def test_other_benchmarks(name, args, pattern, monkeypatch, capsys):
+    assert re.search(pattern, run_script(name, args, monkeypatch, capsys))
