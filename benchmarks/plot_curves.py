@@ -55,7 +55,7 @@ def plot(scalars: dict[str, tuple[np.ndarray, np.ndarray]], out: Path, title: st
             steps, values = scalars[tag]
             right.plot(steps, values, marker="o", markersize=3, label=tag.removeprefix("val/"),
                        linewidth=2.0 if tag == "val/score" else 1.0)
-    right.set(xlabel="step", title="validation (exact score terms)")
+    right.set(xlabel="step", title="validation score and its terms")
     right.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

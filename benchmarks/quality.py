@@ -68,10 +68,8 @@ Predictor = Callable[[Damaged], np.ndarray]
 
 
 def damaged_photos(folders: list[Path], seed: int, limit: int = 0, true_mask: bool = False) -> list[Damaged]:
-    """Colour photos of `folders` (recursive, sorted per folder) with damage seeded by (seed, index)."""
-    items = [item for folder in folders for item in photo_items(folder)]
-    if limit:
-        items = items[:limit]
+    """Colour photos of `folders` (recursive, sorted; the first `limit` of each) with damage seeded by (seed, index)."""
+    items = [item for folder in folders for item in photo_items(folder)[: limit or None]]
     photos = []
     for index, item in enumerate(items):
         rgb = read_rgb(item.target)
@@ -155,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("photos", nargs="+", type=Path, help="folders of colour photos (searched recursively)")
     parser.add_argument("--checkpoint", action="append", default=[], help="[LABEL=]PATH of a checkpoint (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="damage seed")
-    parser.add_argument("--limit", type=int, default=0, help="use only the first N photos (0 = all)")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N photos of each folder (0 = all)")
     parser.add_argument("--gray-snap", type=float, nargs="+", default=None,
                         help="override model.generator.gray_snap of the checkpoints; several values = one row per value")
     parser.add_argument("--true-mask", action="store_true", help="fill the true lost region instead of the detected one")
