@@ -1,6 +1,7 @@
 """Bad configs at the command line: exit code 2, one `error:` line naming the file/key, no traceback.
 
-test_config.py checks the loader's messages in-process; this file checks what a user sees.
+test_config.py checks the loader's messages; this file checks what a user sees, through train.py's
+own `run_cli(main)` in-process (fast), and through a real `python train.py` process for two cases.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fault_helpers import run_script
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "configs" / "smoke.yaml"
@@ -32,11 +35,16 @@ CASES = {
 }
 
 
-def run_train(*args: str) -> subprocess.CompletedProcess:
+@pytest.fixture()
+def run_train(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    return lambda *args: run_script("train", list(args), monkeypatch, capsys)
+
+
+def real_train(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
-def one_error_line(done: subprocess.CompletedProcess) -> str:
+def one_error_line(done) -> str:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -45,7 +53,7 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_config_file_is_one_line_naming_file_and_key(tmp_path: Path, case: str) -> None:
+def test_bad_config_file_is_one_line_naming_file_and_key(tmp_path: Path, case: str, run_train) -> None:
     text, extra, expected = CASES[case]
     path = tmp_path / "exp.yaml"
     if text is not None:
@@ -55,10 +63,10 @@ def test_bad_config_file_is_one_line_naming_file_and_key(tmp_path: Path, case: s
     assert expected in line, line
 
 
-def test_syntax_error_names_the_line(tmp_path: Path) -> None:
+def test_syntax_error_names_the_line_in_a_real_process(tmp_path: Path) -> None:
     path = tmp_path / "exp.yaml"
     path.write_text("experiment:\n  name: x\ntrain:\n  epochs: 3\n  batch_size: [1, 2\n  amp: off\n")
-    line = one_error_line(run_train("--config", str(path)))
+    line = one_error_line(real_train("--config", str(path)))
     assert f"error: {path}: YAML syntax error at line 6" in line, line
 
 
@@ -69,16 +77,16 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
     ("data.crop_size=big", "command-line override: data.crop_size: got 'big', expected an integer"),
     ("train.epochs", "override 'train.epochs': expected key.sub=value"),
 ])
-def test_bad_override_is_one_line(override: str, expected: str) -> None:
+def test_bad_override_is_one_line(override: str, expected: str, run_train) -> None:
     line = one_error_line(run_train("--config", str(SMOKE), override))
     assert expected in line, line
 
 
-def test_config_is_a_folder(tmp_path: Path) -> None:
+def test_config_is_a_folder(tmp_path: Path, run_train) -> None:
     line = one_error_line(run_train("--config", str(tmp_path)))
     assert line.startswith(f"error: {tmp_path}"), line
 
 
-def test_cross_field_rule_is_one_line(tmp_path: Path) -> None:
-    line = one_error_line(run_train("--config", str(SMOKE), "data.damage.area_min=0.5", "data.damage.area_max=0.1"))
+def test_cross_field_rule_is_one_line_in_a_real_process() -> None:
+    line = one_error_line(real_train("--config", str(SMOKE), "data.damage.area_min=0.5", "data.damage.area_max=0.1"))
     assert "data.damage." in line, line
