@@ -373,3 +373,12 @@ def test_ctrl_c_with_workers_is_one_line_exit_130_with_a_checkpoint(tmp_path: Pa
     assert "stopped by SIGINT" in err and "Resume with: python train.py" in err
     state = load_checkpoint(out / "smoke" / "last.pt")
     assert state["epoch"] == 0 and state["step_in_epoch"] > 0
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path: Path) -> None:
+    """mkstemp creates 0600 files; a checkpoint must be readable like any file the user creates."""
+    target = tmp_path / "file.bin"
+    atomic.atomic_write_bytes(target, b"x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
