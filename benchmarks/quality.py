@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
         [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--no-baselines] [--no-ema]
-        [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4]
+        [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4 --grid-height 120]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
 default DamageConfig, seeded by (--seed, its index), so every method sees the same damage and a
@@ -40,7 +40,7 @@ from data.config import DamageConfig  # noqa: E402
 from data.damage import synthesize_damage  # noqa: E402
 from data.datasets import make_sample  # noqa: E402
 from data.hole_detection import detect_hole  # noqa: E402
-from data.io import read_rgb, write_rgb_png  # noqa: E402
+from data.io import read_rgb  # noqa: E402
 from data.prefill import prefill  # noqa: E402
 from data.sources import photo_items  # noqa: E402
 from metrics.competition import mean_scores, score_image  # noqa: E402
@@ -138,6 +138,13 @@ def restoration_grid(photos: list[Damaged], preds: list[np.ndarray], count: int,
     return np.concatenate(padded, axis=0)[:-4]
 
 
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Maximum PNG compression: README figures should stay small in the repository."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        raise ChromaFillError(f"{path}: could not write the image")
+
+
 def parse_checkpoint(spec: str) -> tuple[str, Path]:
     """'LABEL=PATH' or 'PATH' (labelled by its run folder's name)."""
     label, sep, path = spec.partition("=")
@@ -164,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--grid", type=Path, help="write input | prediction | original rows of the first checkpoint")
     parser.add_argument("--grid-count", type=int, default=4, help="rows in --grid")
+    parser.add_argument("--grid-height", type=int, default=120, help="height of each --grid panel in pixels")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -198,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps({"photos": len(photos), "seed": args.seed, "hole": hole, "results": results}, indent=1))
     if args.grid and first_preds is not None:
-        write_rgb_png(args.grid, restoration_grid(photos, first_preds, args.grid_count))
+        write_png(args.grid, restoration_grid(photos, first_preds, args.grid_count, args.grid_height))
     return 0
 
 

@@ -52,7 +52,7 @@ def run(capsys: pytest.CaptureFixture, *args: str) -> str:
 
 def test_prints_baselines_and_checkpoint(photos: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = run(capsys, str(photos), "--checkpoint", f"tiny={checkpoint}", "--json", str(tmp_path / "q.json"),
-              "--grid", str(tmp_path / "grid.png"), "--grid-count", "2")
+              "--grid", str(tmp_path / "grid.png"), "--grid-count", "2", "--grid-height", "160")
     lines = out.strip().splitlines()
     assert lines[0].split() == ["method", "score", "ssim_full", "ssim_lost", "hist"]
     assert [line.split()[0] for line in lines[1:]] == ["gray", "telea", "tiny"]
