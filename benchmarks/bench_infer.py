@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,7 @@ from metrics.torch_score import to_uint8
 from models.build import build_generator
 from trainers.checkpoint import save_checkpoint
 from trainers.config import Config, load_config
+from trainers.inference import bf16_convolutions
 from trainers.predict import generate
 from utils import config as cfgio
 from utils.color import pil_luma
@@ -77,25 +79,34 @@ def autocast(device: torch.device, amp: bool) -> Callable[[], contextlib.Abstrac
     return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
 
 
-def forward_flops(generator: nn.Module, gray: torch.Tensor, mask: torch.Tensor, tta: bool) -> int:
+def forward_flops(generator: nn.Module, gray: torch.Tensor, mask: torch.Tensor, tta: bool,
+                  amp: Callable[[], contextlib.AbstractContextManager]) -> int:
     counter = FlopCounterMode(display=False)
-    with counter:
+    with counter, amp():
         generate(generator, gray, mask, tta)
     return counter.get_total_flops()
+
+
+def for_amp(generator: nn.Module) -> nn.Module:
+    """A copy prepared as infer.py --amp prepares it (convolution weights stored in bf16)."""
+    copied = copy.deepcopy(generator)
+    bf16_convolutions(copied)
+    return copied
 
 
 def speed(args: argparse.Namespace, generator: nn.Module, device: torch.device) -> None:
     grays, _, masks = make_images(args.batch, args.size)
     gray, mask = as_batch(grays, masks, device)
     runs, flops = {}, {}
+    nets = {False: generator, True: for_amp(generator)}
     for amp in (False, True):
         for tta in (False, True):
             name = f"{'bf16' if amp else 'fp32'}{' +TTA' if tta else ''}"
-            flops[name] = forward_flops(generator, gray, mask, tta)
+            flops[name] = forward_flops(nets[amp], gray, mask, tta, autocast(device, amp))
 
             def run(amp: bool = amp, tta: bool = tta) -> None:
                 with autocast(device, amp)():
-                    generate(generator, gray, mask, tta)
+                    generate(nets[amp], gray, mask, tta)
             runs[name] = run
     for run in runs.values():
         run()  # warm-up: oneDNN primitives, bf16 weight reorders
@@ -112,12 +123,13 @@ def speed(args: argparse.Namespace, generator: nn.Module, device: torch.device) 
 def score_difference(args: argparse.Namespace, generator: nn.Module, device: torch.device) -> None:
     grays, gts, masks = make_images(args.score_images, args.size, seed=1)
     scores = {}
+    nets = {False: generator, True: for_amp(generator)}
     for amp in (False, True):
         preds = []
         for start in range(0, len(grays), args.batch):
             gray, mask = as_batch(grays[start:start + args.batch], masks[start:start + args.batch], device)
             with autocast(device, amp)():
-                preds.append(to_uint8(generate(generator, gray, mask)))
+                preds.append(to_uint8(generate(nets[amp], gray, mask)))
         rows = [score_image(gt, pred, m) for gt, pred, m in zip(gts, np.concatenate(preds), masks)]
         scores[amp] = {k: statistics.mean(r[k] for r in rows) for k in ("score", "ssim_full", "ssim_lost", "hist")}
     print(f"exact score on {args.score_images} generated {args.size}x{args.size} images, randomly initialised generator (seed 0):")

@@ -76,3 +76,21 @@ def test_random_checkpoint_loads_like_a_trained_one(monkeypatch, tmp_path):
 ])
 def test_other_benchmarks(name, args, pattern, monkeypatch, capsys):
     assert re.search(pattern, run_script(name, args, monkeypatch, capsys))
+
+
+def test_bf16_convolutions_match_autocast_exactly():
+    """infer.py --amp stores convolution weights in bf16 once: the output must not change at all."""
+    import copy
+
+    from models.build import build_generator
+    from trainers.config import load_config
+    from trainers.inference import bf16_convolutions
+
+    torch.manual_seed(0)
+    generator = build_generator(load_config("configs/smoke.yaml").model).to(memory_format=torch.channels_last).eval()
+    cast = copy.deepcopy(generator)
+    bf16_convolutions(cast)
+    assert next(cast.net.downs[0].parameters()).dtype == torch.bfloat16
+    gray, mask = torch.rand(2, 1, 40, 56), (torch.rand(2, 1, 40, 56) > 0.8).float()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(generator(gray, mask), cast(gray, mask))

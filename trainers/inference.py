@@ -63,6 +63,8 @@ def run_inference(opts: InferenceOptions) -> list[str]:
         raise ChromaFillError(f"{opts.input}: no input images found")
     print(f"{len(dataset)} images, {'EMA' if is_ema else 'raw'} generator weights, device {device}", file=sys.stderr)
     autocast = _autocast(device, opts.amp)
+    if opts.amp:
+        bf16_convolutions(generator)
     batches = tqdm(_same_size_batches(dataset, opts.batch_size), total=_count_batches(dataset, opts.batch_size),
                    desc="infer", unit="batch", disable=None)
     if opts.save_masks is not None:
@@ -80,6 +82,18 @@ def _make_output_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ChromaFillError(f"{folder}: cannot be used as the output folder ({err.strerror or err})") from None
+
+
+def bf16_convolutions(generator: nn.Module) -> None:
+    """Store convolution weights in bf16 once, for --amp.
+
+    bf16 autocast casts every convolution's fp32 weights to bf16 on every forward pass; casting
+    them once gives bit-identical outputs and saves ~10% of the CPU time of a 512x512 batch
+    (benchmarks/bench_infer.py). Normalisation layers keep their fp32 parameters, as under autocast.
+    """
+    for module in generator.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            module.to(torch.bfloat16)
 
 
 def _autocast(device: torch.device, amp: bool):
