@@ -42,6 +42,12 @@ def test_overrides_parse_yaml_scalars_and_lists(tmp_path: Path) -> None:
     assert config.experiment.name == "b"
 
 
+def test_yaml_1_2_scalars_off_is_a_string_not_false(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.yaml", "train: {amp: bf16}\n")
+    assert load_config(path, ["train.amp=off"]).train.amp == "off"
+    assert load_config(path, ["train.ema.enabled=False"]).train.ema.enabled is False
+
+
 def test_base_inheritance_merges_deeply(tmp_path: Path) -> None:
     write(tmp_path, "parent.yaml", "train: {epochs: 3, batch_size: 2}\nexperiment: {seed: 5}\n")
     child = write(tmp_path, "child.yaml", "base: parent.yaml\ntrain: {batch_size: 8}\n")
