@@ -229,3 +229,16 @@ def test_gloo_ddp_two_processes(dacon_root: Path, tmp_path: Path) -> None:
     # 5 training images (one held out), batch 2, 2 ranks: ceil(5/2)=3 per rank -> 1 step per epoch.
     assert state["epoch"] == 1 and state["global_step"] == 1
     assert (tmp_path / "smoke" / "submissions" / "epoch_001.zip").is_file()
+
+
+def test_mask_net_trains_beside_the_generator(dacon_root: Path, tmp_path: Path) -> None:
+    config = smoke(dacon_root, tmp_path, "model.mask_net.enabled=true", "model.mask_net.depth=3",
+                   "model.mask_net.base_channels=4", "train.log_every_steps=1", "train.epochs=2")
+    run_training(config)
+    state = load_checkpoint(config.experiment.run_dir / "last.pt")
+    before = load_checkpoint(config.experiment.run_dir / "epoch_001.pt")["trainer"]["mask_net"]
+    after = state["trainer"]["mask_net"]
+    assert any(not torch.equal(before[k], after[k]) for k in after if after[k].is_floating_point())
+    events = EventAccumulator(str(config.experiment.run_dir / "tensorboard"))
+    events.Reload()
+    assert "loss/g_mask_net" in events.Tags()["scalars"]

@@ -89,7 +89,7 @@ class TrainConfig:
     grad_clip: float = param(0.0, "clip each network's gradient norm to this value (0 = off)", ge=0.0)
     max_minutes: float = param(0.0, "stop cleanly after this many minutes of training (0 = no limit)", ge=0.0)
     max_nonfinite_steps: int = param(20, "stop with a checkpoint after this many non-finite losses in a row", ge=1)
-    mask_net_weight: float = param(1.0, "weight of the mask net's BCE loss (when model.mask_net is enabled)", ge=0.0)
+    mask_net_weight: float = param(1.0, "weight of the mask net's loss, BCE + soft Dice on the true masks (when model.mask_net is enabled)", ge=0.0)
     sync_batchnorm: bool = param(False, "under torchrun, convert BatchNorm layers to SyncBatchNorm")
     log_every_steps: int = param(10, "write training scalars to TensorBoard every N steps", ge=1)
     optim: OptimConfig = section(OptimConfig)
