@@ -65,7 +65,7 @@ class CheckpointConfig:
 
 @dataclass
 class ValidationConfig:
-    every_epochs: int = param(1, "validate every N epochs (0 = never; best.pt then follows the last epoch)", ge=0)
+    every_epochs: int = param(1, "validate every N epochs and after the final one (0 = never; best.pt then follows the last epoch)", ge=0)
     max_images: int = param(0, "score at most this many validation images (0 = all)", ge=0)
     num_visuals: int = param(4, "validation samples in the TensorBoard image grid", ge=0)
     batch_size: int = param(4, "images per validation forward pass", ge=1)
@@ -74,7 +74,7 @@ class ValidationConfig:
 @dataclass
 class TestConfig:
     enabled: bool = param(True, "predict the test split after each epoch and zip it (skipped when the data has no test split)")
-    every_epochs: int = param(1, "write test predictions every N epochs (the last epoch always)", ge=1)
+    every_epochs: int = param(1, "write test predictions every N epochs, and always after the final epoch (also one cut short by train.max_minutes)", ge=1)
 
 
 @dataclass

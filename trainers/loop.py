@@ -130,7 +130,7 @@ class _Run:
                     finished = self._train_epoch(stop, started)
                     if not finished:
                         return self._stopped(stop)
-                    self._end_epoch()
+                    self._end_epoch(final=self.pos.epoch + 1 >= train.epochs or self._out_of_time(started))
                     if self._out_of_time(started):
                         self._say(f"train.max_minutes={train.max_minutes} reached after epoch {self.pos.epoch}; stopping")
                         break
@@ -177,15 +177,17 @@ class _Run:
         values["train/nonfinite_total"] = float(self.trainer.nonfinite_total)
         self.logger.scalars(values, self.pos.global_step)
 
-    def _end_epoch(self) -> None:
+    def _end_epoch(self, final: bool) -> None:
+        """Validation, test predictions (always after the final epoch, even one cut by
+        `train.max_minutes`), schedulers, checkpoints."""
         self.pos.epoch += 1
         self.pos.step_in_epoch = 0
-        scores = self._validate()
+        scores = self._validate(final)
         score = scores.get("score")
         step_scheduler(self.trainer.sched_g, score)
         if self.trainer.sched_d is not None:
             step_scheduler(self.trainer.sched_d, score)
-        self._predict_test()
+        self._predict_test(final)
         if self.dist.is_main:
             improved = score is not None and score > self.pos.best_score
             if improved:
@@ -201,10 +203,10 @@ class _Run:
             self._summary(scores)
         barrier(self.dist)
 
-    def _validate(self) -> dict[str, float]:
+    def _validate(self, final: bool) -> dict[str, float]:
         cfg = self.config.train.validation
         if not (self.dist.is_main and self.splits.val is not None and cfg.every_epochs
-                and self.pos.epoch % cfg.every_epochs == 0):
+                and (self.pos.epoch % cfg.every_epochs == 0 or final)):
             return {}
         loader = build_loader(self.splits.val, cfg.batch_size, shuffle=False, num_workers=0,
                               seed=self.config.experiment.seed, drop_last=False)
@@ -216,11 +218,10 @@ class _Run:
             write_samples_png(grid, self.run_dir / SAMPLES_PNG)
         return scores
 
-    def _predict_test(self) -> None:
+    def _predict_test(self, final: bool) -> None:
         cfg = self.config.train.test
-        last = self.pos.epoch == self.config.train.epochs
         if not (self.dist.is_main and cfg.enabled and self.splits.test is not None
-                and (self.pos.epoch % cfg.every_epochs == 0 or last)):
+                and (self.pos.epoch % cfg.every_epochs == 0 or final)):
             return
         folder = self.run_dir / "predictions" / f"epoch_{self.pos.epoch:03d}"
         names = predict_to_folder(self.trainer.inference_generator(), single_image_loader(self.splits.test),
