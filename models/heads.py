@@ -21,15 +21,17 @@ def rgb_head(raw: torch.Tensor) -> torch.Tensor:
 
 
 def luma_composite_head(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Y, Cb, Cr from `raw` (tanh to [0, 1]); Y := `gray` outside `mask`; to RGB, clamped to [0, 1].
+    """Y, Cb, Cr from `raw`; Y := `gray` outside `mask`; to RGB, clamped to [0, 1].
 
-    Y is a convex mix so the composite stays differentiable inside the hole. Since the luma
-    weights sum to 1, luma(RGB) == gray exactly outside the hole before clamping; rounding each
-    channel to 8 bits then moves PIL L by at most 1 level.
+    Inside the hole Y is a residual on the network's gray input, which is already pre-filled
+    (Telea by default): an untrained network (raw ~ 0) returns the pre-fill in gray, the classical
+    baseline, and training only has to improve on it. Chroma is 0.5 + tanh(raw) / 2, gray at
+    raw = 0. Since the luma weights sum to 1, luma(RGB) == gray exactly outside the hole before
+    clamping; rounding each channel to 8 bits then moves PIL L by at most 1 level.
     """
-    ycbcr = rgb_head(raw)
-    y = mask * ycbcr[:, :1] + (1 - mask) * gray
-    return ycbcr_to_rgb(torch.cat([y, ycbcr[:, 1:]], dim=1)).clamp(0, 1)
+    y = gray + mask * torch.tanh(raw[:, :1])
+    chroma = rgb_head(raw[:, 1:])
+    return ycbcr_to_rgb(torch.cat([y, chroma], dim=1)).clamp(0, 1)
 
 
 def apply_head(head: str, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
