@@ -29,7 +29,7 @@ class GeneratorConfig:
     upsample: Literal["transpose", "resize"] = param("transpose", "decoder upsampling: transpose = 4x4 transposed convolution (pix2pix); resize = nearest-neighbour 2x resize then 3x3 convolution, which avoids checkerboard artefacts")
     bottleneck_blocks: int = param(0, "residual blocks (two 3x3 convolutions, no normalisation) inserted at the bottleneck for more capacity at the coarsest scale", ge=0)
     mask_channel: bool = param(True, "feed the hole mask to the network as a second input channel (the output head uses the mask either way)")
-    head: Literal["rgb", "luma_composite"] = param("luma_composite", "output head: rgb = plain tanh RGB; luma_composite = predict Y, Cb, Cr (BT.601, the weights of the gray conversion) and use the input's gray as Y outside the hole, so luminance there is exact")
+    head: Literal["rgb", "luma_composite"] = param("luma_composite", "output head: rgb = plain tanh RGB; luma_composite = predict Y, Cb, Cr (BT.601, the weights of the gray conversion) and use the input's gray as Y outside the hole, so luminance there is exact; inside the hole Y is a residual on the pre-filled input")
     gray_snap: float = param(0.0, "eval mode only: pixels whose predicted HSV saturation (0..1) is below this become exactly gray (R=G=B=luminance), because faint wrong tints scatter the hue histogram; 0 = off", ge=0.0, le=1.0)
     pad_mode: Literal["reflect", "replicate"] = param("reflect", "how the input is padded to a multiple of 2**depth (reflect falls back to replicate when the image is smaller than the padding)")
 
