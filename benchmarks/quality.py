@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid-height", type=int, default=120, help="height of each --grid panel in pixels")
     args = parser.parse_args(argv)
     try:
-        return _run(args)
+        with torch.no_grad():  # scoped: tests call main() in-process and must get gradients back
+            return _run(args)
     except ChromaFillError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -184,7 +185,6 @@ def _run(args: argparse.Namespace) -> int:
     checkpoints = [parse_checkpoint(spec) for spec in args.checkpoint]
     if args.grid and not checkpoints:
         raise ChromaFillError("--grid: needs a --checkpoint to show predictions of")
-    torch.set_grad_enabled(False)
     photos = damaged_photos(args.photos, args.seed, args.limit, args.true_mask)
     device = pick_device(args.device)
     methods: dict[str, Callable[[], Predictor]] = {}
