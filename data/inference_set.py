@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from data.datasets import Key, make_sample, split_key
-from data.headers import image_info
+from data.headers import ImageInfo
 from data.hole_detection import detect_hole
 from data.io import read_gray
 from data.prefill import PREFILL_METHODS
@@ -51,15 +51,17 @@ class InferenceDataset(Dataset):
         self.prefill = prefill
         candidates = _list_source(Path(source), None if masks_dir is None else Path(masks_dir))
         self.items = []
+        self.sizes: list[tuple[int, int]] = []  # from the headers read by the check, for batching
         for item in candidates:
             try:
-                _check(item)
+                info = _check(item)
             except ChromaFillError as err:
                 if not skip_bad:
                     raise
                 log.warning("skipping %s", err)
                 continue
             self.items.append(item)
+            self.sizes.append((info.height, info.width))
         if not self.items:
             raise ChromaFillError(f"{source}: no usable test images")
 
@@ -68,8 +70,7 @@ class InferenceDataset(Dataset):
 
     def image_size(self, index: int) -> tuple[int, int]:
         """(H, W) of item `index` from its header, so callers can batch same-size images cheaply."""
-        info = image_info(self.items[index].path)
-        return info.height, info.width
+        return self.sizes[index]
 
     def __getitem__(self, key: Key) -> dict:
         item = self.items[split_key(key)[1]]
@@ -102,7 +103,8 @@ def _list_source(source: Path, masks_dir: Path | None) -> list[TestItem]:
     raise ChromaFillError(f"{source}: expected a folder of images or a .csv file with an input_image_path column")
 
 
-def _check(item: TestItem) -> None:
+def _check(item: TestItem) -> ImageInfo:
+    """The image's header info, after checking it (and its mask's size, when given)."""
     info = checked_info(item.path, item.where)
     if item.mask_path is not None:
         mask = checked_info(item.mask_path, f"{item.where}: mask")
@@ -110,6 +112,7 @@ def _check(item: TestItem) -> None:
             raise ChromaFillError(
                 f"{item.where}: mask {item.mask_path} is {mask.width}x{mask.height}, its image {item.path} is {info.width}x{info.height}"
             )
+    return info
 
 
 def _read_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:

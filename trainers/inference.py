@@ -59,14 +59,13 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     device = pick_device(opts.device)
     generator, config, is_ema = load_generator(opts.checkpoint, device, opts.use_ema)
     dataset = InferenceDataset(opts.input, prefill=config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad)
-    if len(dataset) == 0:
-        raise ChromaFillError(f"{opts.input}: no input images found")
     print(f"{len(dataset)} images, {'EMA' if is_ema else 'raw'} generator weights, device {device}", file=sys.stderr)
     autocast = _autocast(device, opts.amp)
     if opts.amp:
         bf16_convolutions(generator)
-    batches = tqdm(_same_size_batches(dataset, opts.batch_size), total=_count_batches(dataset, opts.batch_size),
-                   desc="infer", unit="batch", disable=None)
+    groups = _size_groups(dataset)
+    batches = tqdm(_same_size_batches(dataset, groups, opts.batch_size),
+                   total=sum(-(-len(g) // opts.batch_size) for g in groups), desc="infer", unit="batch", disable=None)
     if opts.save_masks is not None:
         batches = _saving_masks(batches, opts.save_masks)
     names = predict_to_folder(generator, batches, opts.output, device, autocast, opts.tta)
@@ -109,13 +108,9 @@ def _size_groups(dataset: InferenceDataset) -> list[list[int]]:
     return list(groups.values())
 
 
-def _count_batches(dataset: InferenceDataset, batch_size: int) -> int:
-    return sum(-(-len(g) // batch_size) for g in _size_groups(dataset))
-
-
-def _same_size_batches(dataset: InferenceDataset, batch_size: int) -> Iterator[dict[str, Any]]:
+def _same_size_batches(dataset: InferenceDataset, groups: list[list[int]], batch_size: int) -> Iterator[dict[str, Any]]:
     """Batches of images of one size, so any mix of sizes predicts without resizing."""
-    for group in _size_groups(dataset):
+    for group in groups:
         for start in range(0, len(group), batch_size):
             items = [dataset[i] for i in group[start:start + batch_size]]
             yield {"input": torch.stack([it["input"] for it in items]), "mask": torch.stack([it["mask"] for it in items]),
