@@ -1,15 +1,19 @@
 """Inference speed of the default generator: images/s, achieved GFLOP/s, bf16 vs fp32 score, infer.py end to end.
 
-    python benchmarks/bench_infer.py [--config configs/dacon.yaml] [--size 512] [--batch 4] [--reps 5]
+    python benchmarks/bench_infer.py [--config configs/dacon.yaml | --checkpoint PATH] [--size 512] [--batch 4] [--reps 5]
         [--score-images 8] [--e2e-images 100] [--skip-e2e]
 
 1. The machine's matmul GFLOP/s (2048x2048 torch.mm, fp32 and bf16): the practical peak.
-2. Forward passes of one batch, prepared as infer.py prepares them (channels_last generator, eval
-   mode, the same `trainers.predict.generate`), fp32 and bf16 autocast, with and without the flip
+2. Forward passes of one batch, prepared as infer.py prepares them (`prepare_for_inference`:
+   eval mode, BatchNorm folded, channels_last, bf16 weights for --amp; the same
+   `trainers.predict.generate`), fp32 and bf16 autocast, with and without the flip
    TTA, interleaved repetitions (median and best): images/s and the GFLOP/s achieved, from the FLOPs
    torch.utils.flop_counter counts for that forward.
-3. The exact competition score of fp32 and bf16 predictions of the same randomly initialised
-   generator (seed 0) on generated DACON-style images (true masks), and their difference.
+3. The exact competition score of fp32 and bf16 predictions of the same generator (randomly
+   initialised with seed 0, or --checkpoint's) on generated DACON-style images (true masks), and
+   their difference. A random generator's colours are faint tints whose hue histogram flips with
+   any rounding, so only a trained one says what bf16 costs (benchmarks/quality.py --precision
+   measures it on real photos).
 4. `python infer.py` timed end to end (process start, model load, reading, hole detection, Telea
    pre-fill, prediction, PNGs, zip) on generated 512x512 test inputs, with a checkpoint of the
    config's model with random weights, saved in the trainer's format; fp32 and --amp.
@@ -41,9 +45,9 @@ from data.synthetic import natural_image, write_dacon_dataset
 from metrics.competition import score_image
 from metrics.torch_score import to_uint8
 from models.build import build_generator
-from trainers.checkpoint import save_checkpoint
-from trainers.config import Config, load_config
-from trainers.inference import bf16_convolutions
+from trainers.checkpoint import generator_weights, load_checkpoint, save_checkpoint
+from trainers.config import Config, config_from_dict, load_config
+from trainers.inference import prepare_for_inference
 from trainers.predict import generate
 from utils import config as cfgio
 from utils.color import pil_luma
@@ -87,18 +91,16 @@ def forward_flops(generator: nn.Module, gray: torch.Tensor, mask: torch.Tensor, 
     return counter.get_total_flops()
 
 
-def for_amp(generator: nn.Module) -> nn.Module:
-    """A copy prepared as infer.py --amp prepares it (convolution weights stored in bf16)."""
-    copied = copy.deepcopy(generator)
-    bf16_convolutions(copied)
-    return copied
+def prepared(generator: nn.Module, device: torch.device) -> dict[bool, nn.Module]:
+    """{amp: a copy of `generator` prepared as infer.py prepares it, with and without --amp}."""
+    return {amp: prepare_for_inference(copy.deepcopy(generator), device, amp) for amp in (False, True)}
 
 
 def speed(args: argparse.Namespace, generator: nn.Module, device: torch.device) -> None:
     grays, _, masks = make_images(args.batch, args.size)
     gray, mask = as_batch(grays, masks, device)
     runs, flops = {}, {}
-    nets = {False: generator, True: for_amp(generator)}
+    nets = prepared(generator, device)
     for amp in (False, True):
         for tta in (False, True):
             name = f"{'bf16' if amp else 'fp32'}{' +TTA' if tta else ''}"
@@ -123,7 +125,7 @@ def speed(args: argparse.Namespace, generator: nn.Module, device: torch.device) 
 def score_difference(args: argparse.Namespace, generator: nn.Module, device: torch.device) -> None:
     grays, gts, masks = make_images(args.score_images, args.size, seed=1)
     scores = {}
-    nets = {False: generator, True: for_amp(generator)}
+    nets = prepared(generator, device)
     for amp in (False, True):
         preds = []
         for start in range(0, len(grays), args.batch):
@@ -132,7 +134,8 @@ def score_difference(args: argparse.Namespace, generator: nn.Module, device: tor
                 preds.append(to_uint8(generate(nets[amp], gray, mask)))
         rows = [score_image(gt, pred, m) for gt, pred, m in zip(gts, np.concatenate(preds), masks)]
         scores[amp] = {k: statistics.mean(r[k] for r in rows) for k in ("score", "ssim_full", "ssim_lost", "hist")}
-    print(f"exact score on {args.score_images} generated {args.size}x{args.size} images, randomly initialised generator (seed 0):")
+    weights = args.checkpoint or "randomly initialised generator (seed 0)"
+    print(f"exact score on {args.score_images} generated {args.size}x{args.size} images, {weights}:")
     for amp, terms in scores.items():
         print(f"  {'bf16' if amp else 'fp32'}: " + " ".join(f"{k} {v:.4f}" for k, v in terms.items()))
     print(f"  bf16 - fp32: score {scores[True]['score'] - scores[False]['score']:+.4f}")
@@ -140,9 +143,10 @@ def score_difference(args: argparse.Namespace, generator: nn.Module, device: tor
 
 def end_to_end(args: argparse.Namespace, config: Config) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        root, checkpoint = Path(tmp) / "dacon", Path(tmp) / "random.pt"
+        root, checkpoint = Path(tmp) / "dacon", args.checkpoint or Path(tmp) / "random.pt"
         write_dacon_dataset(root, 0, args.size, np.random.default_rng(2), DamageConfig(), tests=args.e2e_images)
-        save_random_checkpoint(config, checkpoint)
+        if args.checkpoint is None:
+            save_random_checkpoint(config, checkpoint)
         for amp in ([], ["--amp"]):
             command = [sys.executable, "infer.py", "--checkpoint", str(checkpoint), "--input", str(root / "test.csv"),
                        "--output", str(Path(tmp) / f"out{len(amp)}"), "--zip", str(Path(tmp) / f"sub{len(amp)}.zip"),
@@ -158,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--config", default="configs/dacon.yaml", help="config whose generator to time")
+    parser.add_argument("--checkpoint", type=Path, help="time and score this checkpoint's generator (its weights and "
+                        "its config's model) instead of a randomly initialised one of --config")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions of each mode")
@@ -167,12 +173,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE (e.g. model.generator.base_channels=8)")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
+    if args.checkpoint is not None:
+        config = config_from_dict(load_checkpoint(args.checkpoint, "cpu")["config"])
     device = pick_device("auto")
     print(machine_line(device))
     print(f"matmul 2048x2048: fp32 {matmul_gflops(torch.float32, device):.0f} GFLOP/s, "
           f"bf16 {matmul_gflops(torch.bfloat16, device):.0f} GFLOP/s")
     torch.manual_seed(0)
-    generator = build_generator(config.model).to(device, memory_format=torch.channels_last).eval()
+    generator = build_generator(config.model)
+    if args.checkpoint is not None:
+        generator.load_state_dict(generator_weights(load_checkpoint(args.checkpoint, "cpu"))[0])
     speed(args, generator, device)
     score_difference(args, generator, device)
     if not args.skip_e2e:

@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
         [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--no-baselines] [--no-ema]
-        [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4 --grid-height 120]
+        [--precision fp32 [bf16]] [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4 --grid-height 120]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
 default DamageConfig, seeded by (--seed, its index), so every method sees the same damage and a
@@ -12,7 +12,8 @@ lost region = input != L(gt)), averaged over the photos. Methods:
 
 - gray copy: the damaged gray input as the prediction (what a do-nothing submission scores);
 - telea: the gray input with the hole inpainted by OpenCV Telea;
-- each checkpoint: predicted as infer.py does (EMA weights, the checkpoint's own prefill).
+- each checkpoint: predicted as infer.py does (EMA weights, the checkpoint's own prefill); with
+  --precision fp32 bf16, once in fp32 and once in bf16 as infer.py --amp (one row each).
 
 The hole that Telea and the checkpoints fill is the one a real submission has: found by the
 training-free constant-fill detector (data/hole_detection.py); --true-mask gives them the true
@@ -45,7 +46,7 @@ from data.prefill import prefill  # noqa: E402
 from data.sources import photo_items  # noqa: E402
 from metrics.competition import mean_scores, score_image  # noqa: E402
 from metrics.torch_score import to_uint8  # noqa: E402
-from trainers.inference import load_generator  # noqa: E402
+from trainers.inference import inference_autocast, load_generator  # noqa: E402
 from trainers.predict import generate  # noqa: E402
 from utils.errors import ChromaFillError  # noqa: E402
 from utils.runtime import pick_device  # noqa: E402
@@ -87,9 +88,11 @@ def telea(photo: Damaged) -> np.ndarray:
     return np.repeat(prefill(photo.gray, photo.hole, "telea")[:, :, None], 3, axis=2)
 
 
-def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool) -> Predictor:
-    """Predict as infer.py does: the checkpoint's prefill of the hole, then the generator (fp32)."""
-    generator, config, _ = load_generator(path, device, use_ema)
+def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool,
+                         amp: bool = False) -> Predictor:
+    """Predict as infer.py does: the checkpoint's prefill of the hole, then the generator (fp32, or bf16 as --amp)."""
+    generator, config, _ = load_generator(path, device, use_ema, amp)
+    autocast = inference_autocast(device, amp)
     if gray_snap is not None:
         generator.gray_snap = gray_snap  # an eval-time post-processing step, no retraining needed
     method = config.data.prefill
@@ -98,7 +101,8 @@ def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | No
         sample = make_sample(photo.gray, None, photo.hole, photo.name, method)
         gray = sample["input"].unsqueeze(0).to(device)
         mask = sample["mask"].unsqueeze(0).to(device)
-        return to_uint8(generate(generator, gray, mask))[0]
+        with autocast():
+            return to_uint8(generate(generator, gray, mask))[0]
 
     return predict
 
@@ -166,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--true-mask", action="store_true", help="fill the true lost region instead of the detected one")
     parser.add_argument("--no-baselines", action="store_true", help="score the checkpoints only")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
+                        help="predict in fp32 and/or bf16 (infer.py --amp); several values = one row per value")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -193,8 +199,11 @@ def _run(args: argparse.Namespace) -> int:
     snaps = args.gray_snap or [None]
     for label, path in checkpoints:
         for snap in snaps:
-            name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
-            methods[name] = lambda path=path, snap=snap: checkpoint_predictor(path, device, snap, not args.no_ema)
+            for precision in args.precision:
+                name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
+                name = name if len(args.precision) == 1 else f"{name} {precision}"
+                methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
+                    path, device, snap, not args.no_ema, amp)
     results, first_preds = {}, None
     for name, make in methods.items():
         results[name], preds = evaluate(photos, make())

@@ -29,8 +29,11 @@ def luma_composite_head(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tenso
     raw = 0. Since the luma weights sum to 1, luma(RGB) == gray exactly outside the hole before
     clamping; rounding each channel to 8 bits then moves PIL L by at most 1 level.
     """
-    y = gray + mask * torch.tanh(raw[:, :1])
-    chroma = rgb_head(raw[:, 1:])
+    # One tanh over all three channels: slicing a channel out of a channels_last tensor first
+    # gives a strided view that tanh walks ~10x slower (benchmarks/bench_infer.py).
+    squashed = torch.tanh(raw)
+    y = gray + mask * squashed[:, :1]
+    chroma = (squashed[:, 1:] + 1) / 2
     return ycbcr_to_rgb(torch.cat([y, chroma], dim=1)).clamp(0, 1)
 
 

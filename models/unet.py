@@ -83,7 +83,10 @@ class UNet(nn.Module):
 
     @staticmethod
     def _up(cin: int, cout: int, norm: str | None, upsample: str, dropout: float) -> nn.Module:
-        layers: list[nn.Module] = [nn.ReLU(), _upconv(upsample, cin, cout, bias=norm is None or conv_bias(norm))]
+        # In place, as in pix2pix: the ReLU's input is always a fresh tensor (the concatenation, or
+        # the innermost convolution's output, whose backward does not need it), so nothing that
+        # autograd or a skip connection still reads is overwritten; saves a full-size copy per level.
+        layers: list[nn.Module] = [nn.ReLU(inplace=True), _upconv(upsample, cin, cout, bias=norm is None or conv_bias(norm))]
         if norm is not None:
             layers.append(norm_layer(norm, cout))
         if dropout > 0:

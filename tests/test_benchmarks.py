@@ -56,6 +56,19 @@ def test_bench_infer(monkeypatch, capsys):
     assert re.search(rf"python infer.py --amp: 2 images 64x64 in {NUMBER} s end to end", out)
 
 
+def test_bench_infer_times_a_given_checkpoint(monkeypatch, capsys, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCH))
+    from bench_infer import save_random_checkpoint  # noqa: PLC0415 - needs the benchmarks folder on sys.path
+
+    from trainers.config import load_config
+
+    save_random_checkpoint(load_config("configs/smoke.yaml"), tmp_path / "given.pt", seed=5)
+    out = run_script("bench_infer.py", ["--checkpoint", str(tmp_path / "given.pt"), "--size", "64", "--batch", "2",
+                                        "--reps", "1", "--score-images", "2", "--skip-e2e"], monkeypatch, capsys)
+    assert f"generated 64x64 images, {tmp_path / 'given.pt'}:" in out
+    assert re.search(rf"bf16 - fp32: score {NUMBER}", out)
+
+
 def test_random_checkpoint_loads_like_a_trained_one(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(BENCH))
     from bench_infer import save_random_checkpoint  # noqa: PLC0415 - needs the benchmarks folder on sys.path

@@ -80,6 +80,22 @@ def test_ema_weights_are_used_unless_disabled(checkpoint: Path) -> None:
     assert differs
 
 
+def test_loaded_generator_is_folded_and_predicts_as_the_trained_one(checkpoint: Path) -> None:
+    """load_generator folds BatchNorm (and skips the random init): same output as a plain eval-mode load."""
+    from models.build import build_generator
+    from trainers.checkpoint import generator_weights, load_checkpoint
+
+    loaded, config, _ = load_generator(checkpoint, torch.device("cpu"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.modules())
+    plain = build_generator(config.model)
+    plain.load_state_dict(generator_weights(load_checkpoint(checkpoint, "cpu"))[0])
+    plain.eval()
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    gray, mask = torch.rand(2, 1, 64, 48), (torch.rand(2, 1, 64, 48) > 0.9).float()
+    with torch.no_grad():
+        assert torch.allclose(loaded(gray, mask), plain(gray, mask), atol=1e-5)
+
+
 def test_cli_reads_a_test_csv(checkpoint: Path, tmp_path: Path) -> None:
     root = make_dacon_root(tmp_path / "d", n_train=1, n_test=3)
     done = subprocess.run([sys.executable, "infer.py", "--checkpoint", str(checkpoint), "--input", str(root / "test.csv"),

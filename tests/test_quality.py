@@ -82,6 +82,14 @@ def test_gray_snap_override_and_markdown(photos: Path, checkpoint: Path, capsys:
     assert [line.split()[:2] for line in two[1:]] == [["tiny", "snap=0"], ["tiny", "snap=1"]]
 
 
+def test_precision_rows_score_fp32_and_bf16(photos: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = run(capsys, str(photos), "--checkpoint", str(checkpoint), "--no-baselines", "--precision", "fp32", "bf16",
+              "--json", str(tmp_path / "p.json"))
+    assert [line.split()[:2] for line in out.strip().splitlines()[1:]] == [["tiny", "fp32"], ["tiny", "bf16"]]
+    results = json.loads((tmp_path / "p.json").read_text())["results"]
+    assert results["tiny bf16"]["ssim_full"] == pytest.approx(results["tiny fp32"]["ssim_full"], abs=0.02)
+
+
 def test_bad_checkpoint_is_one_line_error(photos: Path, capsys: pytest.CaptureFixture) -> None:
     assert quality.main([str(photos), "--checkpoint", "missing.pt"]) == 2
     assert capsys.readouterr().err.strip() == "error: --checkpoint: missing.pt: file not found"

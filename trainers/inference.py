@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -17,9 +17,11 @@ from tqdm import tqdm
 
 from data.inference_set import InferenceDataset
 from models.build import build_generator
+from models.fusion import fold_batchnorm
 from trainers.checkpoint import generator_weights, load_checkpoint
 from trainers.config import Config, config_from_dict
 from trainers.predict import predict_to_folder, write_submission_zip
+from utils.background import background
 from utils.errors import ChromaFillError
 from utils.runtime import pick_device
 
@@ -40,31 +42,48 @@ class InferenceOptions:
     skip_bad: bool = False
 
 
-def load_generator(path: Path, device: torch.device, use_ema: bool = True) -> tuple[nn.Module, Config, bool]:
-    """The generator of one of our checkpoints, ready for eval; its config comes from the file."""
+def load_generator(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> tuple[nn.Module, Config, bool]:
+    """The generator of one of our checkpoints, prepared for inference; its config comes from the file.
+
+    Returns (generator, config, whether the weights are the EMA ones). The generator is for
+    prediction only: see `prepare_for_inference`.
+    """
     checkpoint = load_checkpoint(path, "cpu")
     try:
         config = config_from_dict(checkpoint["config"])
     except (KeyError, ChromaFillError) as err:
         raise ChromaFillError(f"{path}: the checkpoint's stored config is missing or invalid ({err})") from None
-    generator = build_generator(config.model)
+    with torch.device("meta"):  # no random initialisation of weights about to be replaced (~0.3 s)
+        generator = build_generator(config.model)
     weights, is_ema = generator_weights(checkpoint, use_ema)
-    generator.load_state_dict(weights)
-    generator.to(device, memory_format=torch.channels_last).eval()
-    return generator, config, is_ema
+    generator.load_state_dict(weights, assign=True)
+    return prepare_for_inference(generator, device, amp), config, is_ema
+
+
+def prepare_for_inference(generator: nn.Module, device: torch.device, amp: bool = False) -> nn.Module:
+    """Eval mode, BatchNorm folded into the convolutions, channels_last, and bf16 weights under `amp`.
+
+    What infer.py and benchmarks/bench_infer.py run. After the fold the generator has no
+    BatchNorm left: it predicts exactly as the eval-mode original (to fp32 rounding) but cannot be
+    trained any more. channels_last is oneDNN's fast layout for these convolutions on CPU.
+    """
+    generator.eval()
+    fold_batchnorm(generator)
+    generator.to(device, memory_format=torch.channels_last)
+    if amp:
+        bf16_convolutions(generator)
+    return generator
 
 
 def run_inference(opts: InferenceOptions) -> list[str]:
     _make_output_folder(opts.output)  # before the model loads: an unusable output fails in a second
     device = pick_device(opts.device)
-    generator, config, is_ema = load_generator(opts.checkpoint, device, opts.use_ema)
+    generator, config, is_ema = load_generator(opts.checkpoint, device, opts.use_ema, opts.amp)
     dataset = InferenceDataset(opts.input, prefill=config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad)
     print(f"{len(dataset)} images, {'EMA' if is_ema else 'raw'} generator weights, device {device}", file=sys.stderr)
-    autocast = _autocast(device, opts.amp)
-    if opts.amp:
-        bf16_convolutions(generator)
+    autocast = inference_autocast(device, opts.amp)
     groups = _size_groups(dataset)
-    batches = tqdm(_same_size_batches(dataset, groups, opts.batch_size),
+    batches = tqdm(background(_same_size_batches(dataset, groups, opts.batch_size)),
                    total=sum(-(-len(g) // opts.batch_size) for g in groups), desc="infer", unit="batch", disable=None)
     if opts.save_masks is not None:
         batches = _saving_masks(batches, opts.save_masks)
@@ -95,7 +114,8 @@ def bf16_convolutions(generator: nn.Module) -> None:
             module.to(torch.bfloat16)
 
 
-def _autocast(device: torch.device, amp: bool):
+def inference_autocast(device: torch.device, amp: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    """What --amp wraps each forward in: bf16 autocast (a no-op context without it)."""
     if not amp:
         return contextlib.nullcontext
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
