@@ -41,6 +41,35 @@ def matmul_gflops(dtype: torch.dtype, device: torch.device, n: int = 2048, repea
     return 2 * n**3 / best / 1e9
 
 
+def conv_gflops(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
+    """Best-of-`repeats` GFLOP/s of one large convolution (4x256x32x32 -> 512 channels, 4x4, channels_last).
+
+    The other practical peak: on AMD CPUs torch.mm's fp32 path (MKL) reaches well under half of
+    what oneDNN's convolution kernels do, so the matmul figure alone understates the machine for
+    a convolutional network.
+    """
+    x = torch.randn(4, 256, 32, 32, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(512, 256, 4, 4, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 4 * 512 * 29 * 29 * 256 * 16
+    with torch.no_grad():
+        torch.conv2d(x, w)  # warm-up: primitive creation
+        synchronize(device)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.conv2d(x, w)
+            synchronize(device)
+            best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+def peaks_line(device: torch.device) -> str:
+    """The machine's matmul and convolution GFLOP/s, fp32 and bf16, on one line."""
+    return (f"peak GFLOP/s: matmul 2048x2048 fp32 {matmul_gflops(torch.float32, device):.0f}, "
+            f"bf16 {matmul_gflops(torch.bfloat16, device):.0f}; "
+            f"convolution fp32 {conv_gflops(torch.float32, device):.0f}, bf16 {conv_gflops(torch.bfloat16, device):.0f}")
+
+
 def interleaved_times(runs: dict[str, Callable[[], None]], repetitions: int, device: torch.device) -> dict[str, list[float]]:
     """Wall-clock seconds of each run per repetition, the runs taking turns so shared-CPU noise hits all alike."""
     return interleaved_wall_and_cpu(runs, repetitions, device)[0]

@@ -3,7 +3,8 @@
     python benchmarks/bench_infer.py [--config configs/dacon.yaml | --checkpoint PATH] [--size 512] [--batch 4] [--reps 5]
         [--score-images 8] [--e2e-images 100] [--skip-e2e]
 
-1. The machine's matmul GFLOP/s (2048x2048 torch.mm, fp32 and bf16): the practical peak.
+1. The machine's practical peaks, fp32 and bf16: a 2048x2048 torch.mm and one large convolution
+   (on AMD CPUs MKL's fp32 matmul reaches well under half of oneDNN's convolution kernels).
 2. Forward passes of one batch, prepared as infer.py prepares them (`prepare_for_inference`:
    eval mode, BatchNorm folded, channels_last, bf16 weights for --amp; the same
    `trainers.predict.generate`), fp32 and bf16 autocast, with and without the flip
@@ -35,7 +36,7 @@ from typing import Callable
 import _common  # noqa: F401  (puts the repository root on sys.path)
 import numpy as np
 import torch
-from _common import ROOT, interleaved_times, machine_line, matmul_gflops, summary
+from _common import ROOT, interleaved_times, machine_line, peaks_line, summary
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -177,8 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_dict(load_checkpoint(args.checkpoint, "cpu")["config"])
     device = pick_device("auto")
     print(machine_line(device))
-    print(f"matmul 2048x2048: fp32 {matmul_gflops(torch.float32, device):.0f} GFLOP/s, "
-          f"bf16 {matmul_gflops(torch.bfloat16, device):.0f} GFLOP/s")
+    print(peaks_line(device))
     torch.manual_seed(0)
     generator = build_generator(config.model)
     if args.checkpoint is not None:

@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py [--config configs/dacon.yaml] [--size 256] [--batch 4]
         [--steps 3] [--reps 5] [--variants same full bf16] [KEY=VALUE ...]
     python benchmarks/bench_train.py --score-check [--seeds 0 1 2]
+    python benchmarks/bench_train.py --profile [--steps 2] [--variants ...]
 
 Speed mode times generator+discriminator steps on one fixed batch of generated DACON-style
 pairs (data loading excluded) for the reference loop and each variant of our trainer
@@ -15,6 +16,11 @@ memory format. Variants of ours (all with the config's model, EMA and trainer de
   full  fp32, the config's full loss set
   bf16  train.amp=bf16, the full loss set
   bf16-same  train.amp=bf16, L1 + GAN only
+
+Profile mode runs each variant under torch.profiler and prints the seconds per step inside the
+convolution kernels against all op time: convolutions are the same oneDNN calls in every
+variant, so the reference's step time over a variant's convolution time bounds the ratio that
+variant could ever reach by removing other work.
 
 Score-check mode trains the smoke config on a generated dataset with train.amp off and bf16 for
 each seed (the same steps), and prints each run's final validation score, their mean and spread,
@@ -36,7 +42,7 @@ import _common  # noqa: F401  (puts the repository root on sys.path)
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import interleaved_wall_and_cpu, machine_line, matmul_gflops, summary
+from _common import interleaved_times, interleaved_wall_and_cpu, machine_line, peaks_line, summary
 
 from data.config import DamageConfig
 from data.damage import synthesize_damage
@@ -122,8 +128,7 @@ def build_runs(args: argparse.Namespace, device: torch.device, batch: dict[str, 
 def speed(args: argparse.Namespace) -> None:
     device = pick_device("auto")
     print(machine_line(device))
-    print(f"matmul {2048}x{2048}: fp32 {matmul_gflops(torch.float32, device):.0f} GFLOP/s, "
-          f"bf16 {matmul_gflops(torch.bfloat16, device):.0f} GFLOP/s")
+    print(peaks_line(device))
     batch = make_batch(args.batch, args.size, device)
     runs = build_runs(args, device, batch)
     for run in runs.values():  # warm-up: allocator, oneDNN primitive caches, bf16 weight reorders
@@ -142,6 +147,33 @@ def speed(args: argparse.Namespace) -> None:
         cpu_median = summary(cpu[name])[0]
         print(f"{name:<10} {per_step:7.3f} ({best_step:5.3f}) {1 / per_step:8.3f} {args.batch / per_step:7.2f} "
               f"{ref_median / median:7.2f} ({ref_best / best:5.2f}) {cpu_median / args.steps:10.3f} {ref_cpu / cpu_median:11.2f}")
+
+
+def convolution_share(args: argparse.Namespace) -> None:
+    """Per variant, the seconds per step inside convolution kernels (torch.profiler: self time of
+    the aten convolution ops, forward and backward) against its unprofiled wall time per step;
+    then the most it could gain on the reference if everything but its convolutions were free."""
+    from torch.profiler import ProfilerActivity, profile
+
+    device = pick_device("auto")
+    print(machine_line(device))
+    batch = make_batch(args.batch, args.size, device)
+    runs = build_runs(args, device, batch)
+    for run in runs.values():
+        for _ in range(max(1, args.warmup)):
+            run()
+    walls = {name: summary(seconds)[0] / args.steps for name, seconds in interleaved_times(runs, args.reps, device).items()}
+    convs = {}
+    for name, run in runs.items():
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            run()
+        convs[name] = sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key) / 1e6 / args.steps
+    print(f"batch {args.batch}, {args.size}x{args.size}; seconds per step: convolutions (profiled, {args.steps} step(s)), "
+          f"wall (median of {args.reps} unprofiled repetitions)")
+    print(f"{'variant':<10} {'convolutions':>12} {'wall':>7} {'share':>6} {'bound x ref':>11}")
+    for name in runs:
+        print(f"{name:<10} {convs[name]:12.3f} {walls[name]:7.3f} {convs[name] / walls[name]:6.0%} {walls['reference'] / convs[name]:11.2f}")
+    print("bound x ref = reference's wall time / this variant's convolution time: its ratio if all its other work were free")
 
 
 def score_check(args: argparse.Namespace) -> None:
@@ -182,6 +214,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions of each run first")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["same", "full", "bf16"])
     parser.add_argument("--score-check", action="store_true", help="compare bf16 and fp32 validation scores instead")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of timing, profile one repetition of each run: the convolutions' share of the step")
     parser.add_argument("--score-config", default="configs/smoke.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=3, help="score check: epochs per run")
@@ -193,7 +227,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    score_check(args) if args.score_check else speed(args)
+    if args.score_check:
+        score_check(args)
+    elif args.profile:
+        convolution_share(args)
+    else:
+        speed(args)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,19 @@ def run_script(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch, caps
 def test_bench_train_speed(monkeypatch, capsys, tmp_path):
     out = run_script("bench_train.py", ["--config", "configs/smoke.yaml", "--size", "64", "--batch", "2", "--steps", "1",
                                         "--reps", "2", "--warmup", "0", "--variants", "same", "bf16"], monkeypatch, capsys)
-    assert re.search(rf"matmul 2048x2048: fp32 {NUMBER} GFLOP/s, bf16 {NUMBER} GFLOP/s", out)
+    assert re.search(rf"peak GFLOP/s: matmul 2048x2048 fp32 {NUMBER}, bf16 {NUMBER}; convolution fp32 {NUMBER}, bf16 {NUMBER}", out)
     for variant in ("reference", "same", "bf16"):
         assert re.search(rf"^{variant}\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER}\s+{NUMBER}$", out, re.M), out
     assert re.search(rf"^reference .* 1\.00 \( 1\.00\)\s+{NUMBER}\s+1\.00$", out, re.M)
+
+
+def test_bench_train_profile(monkeypatch, capsys):
+    out = run_script("bench_train.py", ["--profile", "--config", "configs/smoke.yaml", "--size", "64", "--batch", "2",
+                                        "--steps", "1", "--reps", "1", "--warmup", "0", "--variants", "same"], monkeypatch, capsys)
+    for variant in ("reference", "same"):
+        row = re.search(rf"^{variant}\s+({NUMBER})\s+({NUMBER})\s+(\d+)%\s+{NUMBER}$", out, re.M)
+        assert row, out
+        assert float(row.group(1)) > 0 and float(row.group(2)) > 0
 
 
 def test_bench_train_score_check(monkeypatch, capsys, tmp_path):
