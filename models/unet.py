@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from models.heads import apply_head, gray_snap
-from models.layers import conv_bias, norm_layer, pad_to_multiple
+from models.layers import concat_channels, conv_bias, norm_layer, pad_to_multiple
 from models.registry import register
 
 MAX_WIDTH_FACTOR = 8  # pix2pix caps the channel count at 8 x base_channels
@@ -100,7 +100,7 @@ class UNet(nn.Module):
             skips.append(x)
         x = self.ups[-1](self.bottleneck(x))
         for i in range(len(self.ups) - 2, -1, -1):
-            x = self.ups[i](torch.cat([skips[i], x], dim=1))
+            x = self.ups[i](concat_channels(skips[i], x))
         return x
 
 

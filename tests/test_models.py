@@ -256,3 +256,23 @@ def test_mask_net_disabled_by_default_and_any_size_when_enabled():
         logits = m(natural_gray(*size, batch=batch))
         assert logits.shape == (batch, 1, *size)
         assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_concat_channels_matches_torch_cat_with_dense_gradients(layout):
+    from models.layers import concat_channels
+
+    a = torch.randn(2, 3, 5, 6).contiguous(memory_format=layout).requires_grad_(True)
+    b = torch.randn(2, 4, 5, 6).contiguous(memory_format=layout).requires_grad_(True)
+    weight = torch.randn(2, 7, 5, 6)
+    out = concat_channels(a, b)
+    assert torch.equal(out, torch.cat([a, b], dim=1))
+    (out * weight).sum().backward()
+    assert torch.equal(a.grad, weight[:, :3]) and torch.equal(b.grad, weight[:, 3:])
+    grad = torch.randn(2, 7, 5, 6).contiguous(memory_format=layout)
+    ga, gb = torch.autograd.grad(concat_channels(a, b), (a, b), grad)
+    assert ga.is_contiguous(memory_format=layout) and gb.is_contiguous(memory_format=layout)
+    # what torch.cat hands back in channels_last: strided views, the slow case for BatchNorm
+    if layout == torch.channels_last:
+        gb_cat = torch.autograd.grad(torch.cat([a, b], dim=1), (a, b), grad)[1]
+        assert not gb_cat.is_contiguous(memory_format=layout)
