@@ -24,4 +24,6 @@ class GaussianSmoothLoss(nn.Module):
         return gaussian_blur2d(image, self.kernel_size, self.sigma, border_type="reflect")
 
     def forward(self, pred: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
-        return weighted_mean((self.blur(pred) - self.blur(target)).square(), weights)
+        # blur(pred) - blur(target) == blur(pred - target): the blur (reflect padding included) is
+        # linear, so one blur per step instead of two.
+        return weighted_mean(self.blur(pred - target).square(), weights)

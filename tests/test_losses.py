@@ -238,3 +238,13 @@ def test_every_loss_config_key_changes_the_built_loss() -> None:
     assert smooth.weighted_terms["smooth"].kernel_size == (7, 7) and smooth.weighted_terms["smooth"].sigma == (2.0, 2.0)
     ssim = GeneratorLoss(dataclasses.replace(cfg, ssim=dataclasses.replace(cfg.ssim, win_size=7, win_sigma=1.0)))
     assert (ssim.image_terms["ssim"].win_size, ssim.image_terms["ssim"].win_sigma) == (7, 1.0)
+
+
+def test_smooth_loss_is_the_difference_of_the_two_blurred_images() -> None:
+    """One blur of the difference replaces blurring both images: same value, by linearity."""
+    smooth = GaussianSmoothLoss(kernel_size=7, sigma=2.0)
+    pred, target = natural_image(), natural_image(seed=1)
+    weights = torch.rand(pred.shape[0], 1, *pred.shape[-2:])
+    expected = ((smooth.blur(pred) - smooth.blur(target)).square() * weights).mean()
+    assert torch.allclose(smooth(pred, target, weights), expected, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(smooth(pred, target), (smooth.blur(pred) - smooth.blur(target)).square().mean(), rtol=1e-5, atol=1e-7)
