@@ -1,11 +1,11 @@
 """DataLoaders that reproduce: the same seed gives the same batches, every epoch different.
 
 `EpochSampler` yields (epoch, index) pairs instead of plain indices (to datasets that declare
-`epoch_keys = True`), so each sample's random
-augmentation is seeded by (seed, epoch, index) inside the dataset (data/datasets.py). That holds
-with any number of workers, and with persistent workers (which never see a `set_epoch` made in
-the main process). It wraps any index sampler (e.g. a resumable or distributed one) and forwards
-`set_epoch` to it; without one it shuffles with a generator seeded by (seed, epoch).
+`epoch_keys = True`), so each sample's random augmentation is seeded by (seed, epoch, index)
+inside the dataset (data/datasets.py). That holds with any number of workers, and with persistent
+workers (which never see a `set_epoch` made in the main process). The order itself comes from
+the index sampler it wraps: the trainer's resumable, sharded one (data/sampler.py), the
+caller's, or by default a `ResumableSampler` of the dataset seeded by (seed, epoch).
 """
 
 from __future__ import annotations
@@ -17,40 +17,31 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from data.sampler import ResumableSampler
+
 
 class EpochSampler(Sampler):
-    def __init__(self, length: int, shuffle: bool, seed: int, inner: Sampler | None = None, tag_epoch: bool = True) -> None:
-        self.length = length
-        self.tag_epoch = tag_epoch
-        self.shuffle = shuffle
-        self.seed = seed
+    def __init__(self, inner: Sampler, tag_epoch: bool = True) -> None:
         self.inner = inner
+        self.tag_epoch = tag_epoch
         self.epoch = 0
 
     def set_epoch(self, epoch: int, *args: Any, **kwargs: Any) -> None:
         """Select the epoch; extra arguments (e.g. a resume offset) go to the wrapped sampler."""
         self.epoch = epoch
-        if self.inner is not None and hasattr(self.inner, "set_epoch"):
+        if hasattr(self.inner, "set_epoch"):
             self.inner.set_epoch(epoch, *args, **kwargs)
 
-    def _indices(self) -> Iterator[int]:
-        if self.inner is not None:
-            return iter(self.inner)
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            return iter(torch.randperm(self.length, generator=generator).tolist())
-        return iter(range(self.length))
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        # A wrapped sampler may have been given its epoch directly (DistributedSampler and the
+    def __iter__(self) -> Iterator[tuple[int, int]] | Iterator[int]:
+        # The wrapped sampler may have been given its epoch directly (DistributedSampler and the
         # trainer's resumable sampler keep it in `.epoch`): that one wins.
-        epoch = int(getattr(self.inner, "epoch", self.epoch)) if self.inner is not None else self.epoch
+        epoch = int(getattr(self.inner, "epoch", self.epoch))
         if not self.tag_epoch:
-            return (int(i) for i in self._indices())
-        return ((epoch, int(i)) for i in self._indices())
+            return (int(i) for i in self.inner)
+        return ((epoch, int(i)) for i in self.inner)
 
     def __len__(self) -> int:
-        return len(self.inner) if self.inner is not None else self.length  # type: ignore[arg-type]
+        return len(self.inner)  # type: ignore[arg-type]
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -71,11 +62,13 @@ def build_loader(
 ) -> DataLoader:
     """A DataLoader with pinned memory on CUDA, persistent seeded workers and an EpochSampler.
 
-    Call `loader.sampler.set_epoch(e)` before each epoch (forwarded to `sampler` when given).
+    `sampler` decides the order; without one, `shuffle` picks a (seed, epoch)-seeded permutation
+    or the dataset order. Call `loader.sampler.set_epoch(e)` before each epoch.
     """
     # Datasets that do not understand (epoch, index) keys (e.g. a torch Subset) get plain indices.
     tag = bool(getattr(dataset, "epoch_keys", False))
-    epoch_sampler = EpochSampler(len(dataset), shuffle, seed, inner=sampler, tag_epoch=tag)  # type: ignore[arg-type]
+    inner = sampler if sampler is not None else ResumableSampler(len(dataset), seed, shuffle)  # type: ignore[arg-type]
+    epoch_sampler = EpochSampler(inner, tag_epoch=tag)
     return DataLoader(
         dataset,
         batch_size=batch_size,

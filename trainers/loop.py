@@ -19,7 +19,7 @@ from trainers.gan_trainer import GANTrainer, NonFiniteError
 from trainers.predict import predict_to_folder, single_image_loader, write_submission_zip
 from trainers.progress import EpochProgress
 from trainers.rng import capture_rng, restore_rng
-from trainers.sampler import ResumableSampler
+from data.sampler import ResumableSampler
 from trainers.samples import SAMPLES_PNG, write_samples_png
 from trainers.schedule import step_scheduler
 from trainers.stop import GracefulStop

@@ -3,6 +3,7 @@
 That is what exact resume needs: a run stopped after k batches of epoch e continues with batch
 k+1 of the very order a straight run would have used. It also shards the order across ranks
 the way DistributedSampler does (padding so every rank gets the same number of samples).
+data/loader.py's EpochSampler wraps it (or any index sampler) to tag indices with the epoch.
 """
 
 from __future__ import annotations
