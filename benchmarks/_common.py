@@ -26,19 +26,25 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_gflops(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats: int = 5) -> float:
-    """Best-of-`repeats` GFLOP/s of an n x n torch.mm: the machine's practical peak for that dtype."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    torch.mm(a, b)  # warm-up: thread pool, oneDNN/cuBLAS kernel selection
+def best_seconds(run: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """The fastest of `repeats` timed calls of `run`, after one untimed warm-up call (thread pool,
+    oneDNN/cuBLAS kernel selection and primitive creation)."""
+    run()
     synchronize(device)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        torch.mm(a, b)
+        run()
         synchronize(device)
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    return best
+
+
+def matmul_gflops(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    """Best-of-`repeats` GFLOP/s of an n x n torch.mm: the machine's practical peak for that dtype."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    return 2 * n**3 / best_seconds(lambda: torch.mm(a, b), device, repeats) / 1e9
 
 
 def conv_gflops(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
@@ -52,15 +58,7 @@ def conv_gflops(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> f
     w = torch.randn(512, 256, 4, 4, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
     flops = 2 * 4 * 512 * 29 * 29 * 256 * 16
     with torch.no_grad():
-        torch.conv2d(x, w)  # warm-up: primitive creation
-        synchronize(device)
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.conv2d(x, w)
-            synchronize(device)
-            best = min(best, time.perf_counter() - start)
-    return flops / best / 1e9
+        return flops / best_seconds(lambda: torch.conv2d(x, w), device, repeats) / 1e9
 
 
 def peaks_line(device: torch.device) -> str:
