@@ -89,8 +89,8 @@ def test_stale_files_in_the_output_folder_are_not_zipped(checkpoint: Path, tmp_p
     assert (out / "TEST_999.png").read_bytes() == b"an old prediction"  # left alone, not deleted, not zipped
 
 
-@pytest.mark.parametrize("case", ["no images", "unreadable image", "huge header", "missing input", "output is a file",
-                                  "missing checkpoint"])
+@pytest.mark.parametrize("case", ["no images", "unreadable image", "huge header", "corrupt body", "missing input",
+                                  "output is a file", "missing checkpoint"])
 def test_bad_inference_inputs_are_one_line(checkpoint: Path, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture) -> None:
     inputs, out = tmp_path / "in", tmp_path / "out"
@@ -107,6 +107,13 @@ def test_bad_inference_inputs_are_one_line(checkpoint: Path, tmp_path: Path, cas
     elif case == "huge header":
         png_with_header(inputs / "huge.png", 20000, 20000)
         expected = f"error: {inputs / 'huge.png'}: {inputs / 'huge.png'}: image is 20000x20000 pixels, more than the 64 MP limit"
+    elif case == "corrupt body":
+        # The header passes the up-front check; the decode fails later, in the background reader thread.
+        for i in range(6):
+            cv2.imwrite(str(inputs / f"ok{i}.png"), damaged(24, 24))
+        data = (inputs / "good.png").read_bytes()
+        (inputs / "zz_cut.png").write_bytes(data[:40] + b"\0" * (len(data) - 52) + data[-12:])  # IHDR and IEND intact
+        expected = f"error: {inputs / 'zz_cut.png'}: not a readable image"
     elif case == "missing input":
         inputs = tmp_path / "nowhere"
         expected = f"error: {inputs}: expected a folder of images or a .csv file"
