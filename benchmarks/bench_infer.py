@@ -16,8 +16,9 @@
    any rounding, so only a trained one says what bf16 costs (benchmarks/quality.py --precision
    measures it on real photos).
 4. `python infer.py` timed end to end (process start, model load, reading, hole detection, Telea
-   pre-fill, prediction, PNGs, zip) on generated 512x512 test inputs, with a checkpoint of the
-   config's model with random weights, saved in the trainer's format; fp32 and --amp.
+   pre-fill, prediction, PNGs, zip) on generated 512x512 test inputs, with --checkpoint or else a
+   checkpoint of the config's model with random weights, saved in the trainer's format; fp32 and
+   --amp.
 """
 
 from __future__ import annotations
@@ -173,16 +174,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-e2e", action="store_true", help="skip the infer.py end-to-end timing")
     parser.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE (e.g. model.generator.base_channels=8)")
     args = parser.parse_args(argv)
-    config = load_config(args.config, args.overrides)
-    if args.checkpoint is not None:
-        config = config_from_dict(load_checkpoint(args.checkpoint, "cpu")["config"])
+    checkpoint = load_checkpoint(args.checkpoint, "cpu") if args.checkpoint is not None else None
+    config = config_from_dict(checkpoint["config"]) if checkpoint is not None else load_config(args.config, args.overrides)
     device = pick_device("auto")
     print(machine_line(device))
     print(peaks_line(device))
     torch.manual_seed(0)
     generator = build_generator(config.model)
-    if args.checkpoint is not None:
-        generator.load_state_dict(generator_weights(load_checkpoint(args.checkpoint, "cpu"))[0])
+    if checkpoint is not None:
+        generator.load_state_dict(generator_weights(checkpoint)[0])
     speed(args, generator, device)
     score_difference(args, generator, device)
     if not args.skip_e2e:

@@ -18,7 +18,7 @@ memory format. Variants of ours (all with the config's model, EMA and trainer de
   bf16-same  train.amp=bf16, L1 + GAN only
 
 Profile mode runs each variant under torch.profiler and prints the seconds per step inside the
-convolution kernels against all op time: convolutions are the same oneDNN calls in every
+convolution kernels against its unprofiled wall time per step: convolutions are the same oneDNN calls in every
 variant, so the reference's step time over a variant's convolution time bounds the ratio that
 variant could ever reach by removing other work.
 
@@ -125,15 +125,21 @@ def build_runs(args: argparse.Namespace, device: torch.device, batch: dict[str, 
     return runs
 
 
-def speed(args: argparse.Namespace) -> None:
+def warmed_up_runs(args: argparse.Namespace, min_warmup: int = 0) -> tuple[torch.device, dict[str, Any]]:
+    """The device (named on stdout) and build_runs' runs, each run `args.warmup` (at least
+    `min_warmup`) times untimed: allocator, oneDNN primitive caches, bf16 weight reorders."""
     device = pick_device("auto")
     print(machine_line(device))
-    print(peaks_line(device))
-    batch = make_batch(args.batch, args.size, device)
-    runs = build_runs(args, device, batch)
-    for run in runs.values():  # warm-up: allocator, oneDNN primitive caches, bf16 weight reorders
-        for _ in range(args.warmup):
+    runs = build_runs(args, device, make_batch(args.batch, args.size, device))
+    for run in runs.values():
+        for _ in range(max(min_warmup, args.warmup)):
             run()
+    return device, runs
+
+
+def speed(args: argparse.Namespace) -> None:
+    device, runs = warmed_up_runs(args)
+    print(peaks_line(device))
     times, cpu = interleaved_wall_and_cpu(runs, args.reps, device)
     print(f"config {args.config} {' '.join(args.overrides)}; batch {args.batch}, {args.size}x{args.size}, "
           f"{args.steps} steps x {args.reps} interleaved repetitions; median (best); "
@@ -155,13 +161,7 @@ def convolution_share(args: argparse.Namespace) -> None:
     then the most it could gain on the reference if everything but its convolutions were free."""
     from torch.profiler import ProfilerActivity, profile
 
-    device = pick_device("auto")
-    print(machine_line(device))
-    batch = make_batch(args.batch, args.size, device)
-    runs = build_runs(args, device, batch)
-    for run in runs.values():
-        for _ in range(max(1, args.warmup)):
-            run()
+    device, runs = warmed_up_runs(args, min_warmup=1)
     walls = {name: summary(seconds)[0] / args.steps for name, seconds in interleaved_times(runs, args.reps, device).items()}
     convs = {}
     for name, run in runs.items():
@@ -215,7 +215,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["same", "full", "bf16"])
     parser.add_argument("--score-check", action="store_true", help="compare bf16 and fp32 validation scores instead")
     parser.add_argument("--profile", action="store_true",
-                        help="instead of timing, profile one repetition of each run: the convolutions' share of the step")
+                        help="instead of the speed table: each run's convolution time (profiled) against its wall time")
     parser.add_argument("--score-config", default="configs/smoke.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=3, help="score check: epochs per run")
