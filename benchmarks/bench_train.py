@@ -17,8 +17,8 @@ memory format. Variants of ours (all with the config's model, EMA and trainer de
   bf16  train.amp=bf16, the full loss set
   bf16-same  train.amp=bf16, L1 + GAN only
 
-Profile mode runs each variant under torch.profiler and prints the seconds per step inside the
-convolution kernels against its unprofiled wall time per step: convolutions are the same oneDNN calls in every
+Profile mode runs each variant under torch.profiler (`reps` interleaved times) and prints the
+seconds per step inside the convolution kernels against its unprofiled wall time per step: convolutions are the same oneDNN calls in every
 variant, so the reference's step time over a variant's convolution time bounds the ratio that
 variant could ever reach by removing other work.
 
@@ -155,21 +155,30 @@ def speed(args: argparse.Namespace) -> None:
               f"{ref_median / median:7.2f} ({ref_best / best:5.2f}) {cpu_median / args.steps:10.3f} {ref_cpu / cpu_median:11.2f}")
 
 
-def convolution_share(args: argparse.Namespace) -> None:
-    """Per variant, the seconds per step inside convolution kernels (torch.profiler: self time of
-    the aten convolution ops, forward and backward) against its unprofiled wall time per step;
-    then the most it could gain on the reference if everything but its convolutions were free."""
+def convolution_seconds(run: Any) -> float:
+    """Seconds spent inside convolution kernels during one call of `run` (torch.profiler: self
+    time of the aten convolution ops, forward and backward)."""
     from torch.profiler import ProfilerActivity, profile
 
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    return sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key) / 1e6
+
+
+def convolution_share(args: argparse.Namespace) -> None:
+    """Per variant, the seconds per step inside convolution kernels against its unprofiled wall
+    time per step (both medians of `reps` interleaved repetitions: one profiled run moves by 10%
+    or more on a virtual machine); then the most it could gain on the reference if everything but
+    its convolutions were free."""
     device, runs = warmed_up_runs(args, min_warmup=1)
     walls = {name: summary(seconds)[0] / args.steps for name, seconds in interleaved_times(runs, args.reps, device).items()}
-    convs = {}
-    for name, run in runs.items():
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            run()
-        convs[name] = sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key) / 1e6 / args.steps
-    print(f"batch {args.batch}, {args.size}x{args.size}; seconds per step: convolutions (profiled, {args.steps} step(s)), "
-          f"wall (median of {args.reps} unprofiled repetitions)")
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.reps):
+        for name, run in runs.items():
+            samples[name].append(convolution_seconds(run) / args.steps)
+    convs = {name: statistics.median(values) for name, values in samples.items()}
+    print(f"batch {args.batch}, {args.size}x{args.size}; seconds per step, medians of {args.reps} interleaved repetitions "
+          f"of {args.steps} step(s): convolutions (profiled), wall (unprofiled)")
     print(f"{'variant':<10} {'convolutions':>12} {'wall':>7} {'share':>6} {'bound x ref':>11}")
     for name in runs:
         print(f"{name:<10} {convs[name]:12.3f} {walls[name]:7.3f} {convs[name] / walls[name]:6.0%} {walls['reference'] / convs[name]:11.2f}")
