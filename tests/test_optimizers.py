@@ -38,13 +38,14 @@ def run_steps(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer
         optimizer.step()
 
 
-@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_update_matches_torch_adam_on_channels_last_weights(weight_decay: float) -> None:
+@pytest.mark.parametrize("weight_decay, amsgrad", [(0.0, False), (0.01, False), (0.0, True)])
+def test_update_matches_torch_adam_on_channels_last_weights(weight_decay: float, amsgrad: bool) -> None:
     ours, plain = conv_weights(True), conv_weights(False)
     opt = build_adam(ours, 1e-2, (0.5, 0.999), weight_decay, CPU)
     assert isinstance(opt, ChannelsLastAdamW if weight_decay else ChannelsLastAdam)
+    opt.param_groups[0]["amsgrad"] = amsgrad  # not a trainer option; the views must still line up
     reference_cls = torch.optim.AdamW if weight_decay else torch.optim.Adam
-    reference = reference_cls(plain, lr=1e-2, betas=(0.5, 0.999), weight_decay=weight_decay, foreach=False)
+    reference = reference_cls(plain, lr=1e-2, betas=(0.5, 0.999), weight_decay=weight_decay, amsgrad=amsgrad, foreach=False)
     run_steps(ours, opt)
     run_steps(plain, reference)
     for a, b in zip(ours, plain):
