@@ -18,9 +18,9 @@ memory format. Variants of ours (all with the config's model, EMA and trainer de
   bf16-same  train.amp=bf16, L1 + GAN only
 
 Profile mode runs each variant under torch.profiler (`reps` interleaved times) and prints the
-seconds per step inside the convolution kernels against its unprofiled wall time per step: convolutions are the same oneDNN calls in every
-variant, so the reference's step time over a variant's convolution time bounds the ratio that
-variant could ever reach by removing other work.
+seconds per step inside the convolution kernels against its unprofiled wall time per step:
+convolutions are the same oneDNN calls in every variant, so the reference's step time over a
+variant's convolution time bounds the ratio that variant could ever reach by removing other work.
 
 Score-check mode trains the smoke config on a generated dataset with train.amp off and bf16 for
 each seed (the same steps), and prints each run's final validation score, their mean and spread,

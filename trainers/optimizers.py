@@ -4,9 +4,9 @@ The trainer keeps its convolution weights channels_last (oneDNN and cuDNN read t
 PyTorch's fused Adam kernel works on flat memory: handed a channels_last tensor it clones it into
 the default layout, updates the clone and copies it back. On the 54M-parameter default generator
 that is ~50 ms of copying per step on a 2-core CPU, twice the update itself
-(benchmarks/bench_optimizer.py: 70-75 ms against 24-26 ms). A channels_last tensor is a plain contiguous tensor in the
-(N, H, W, C) dimension order, so the update can run on that permuted view instead: the same memory,
-updated in place, nothing copied.
+(benchmarks/bench_optimizer.py: 70-75 ms against 24-26 ms). A channels_last tensor is a plain
+contiguous tensor in the (N, H, W, C) dimension order, so the update can run on that permuted view
+instead: the same memory, updated in place, nothing copied.
 """
 
 from __future__ import annotations
