@@ -24,6 +24,8 @@ CASES = {
     "wrong type": ("train:\n  epochs: three\n", [], "train.epochs: got 'three', expected an integer"),
     "wrong type in a list": ("train:\n  optim:\n    betas: [0.5, x]\n", [], "train.optim.betas"),
     "out of range": ("train:\n  batch_size: 0\n", [], "train.batch_size: got 0, expected a value >= 1"),
+    "out of range in a mapping": ("data:\n  damage:\n    shapes: {ellipse: -1}\n", [],
+                                  "data.damage.shapes.ellipse: got -1.0, expected a value >= 0.0"),
     "bad choice": ("train:\n  amp: fp8\n", [], "train.amp: got 'fp8', expected one of 'off', 'bf16', 'fp16'"),
     "empty file": ("", [], "the file is empty; expected a mapping of config sections"),
     "only a comment": ("# nothing here\n", [], "the file is empty; expected a mapping of config sections"),

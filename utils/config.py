@@ -74,7 +74,7 @@ def param(
 ) -> Any:
     """A config field with its default, its documentation and optional numeric bounds.
 
-    Bounds apply to numbers and to every number inside a list/tuple value.
+    Bounds apply to numbers and to every number inside a list/tuple value or a mapping's values.
     """
     metadata = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt}
     if isinstance(default, (list, dict, set)):
@@ -199,6 +199,10 @@ def _check_bounds(meta: Mapping[str, Any], value: Any, key: str) -> None:
     if isinstance(value, (list, tuple)):
         for item in value:
             _check_bounds(meta, item, key)
+        return
+    if isinstance(value, Mapping):  # a dict's values carry the bounds; the error names the entry
+        for name, item in value.items():
+            _check_bounds(meta, item, _join(key, str(name)))
         return
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
