@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from tests.dacon_fixture import make_dacon_root
-from trainers.checkpoint import load_checkpoint
+from trainers.checkpoint import epoch_checkpoint_name, load_checkpoint, rotate_epoch_checkpoints
 from trainers.config import Config, load_config
 from trainers.loop import run_training
 from utils import atomic
@@ -198,6 +198,39 @@ def test_damaged_last_pt_without_a_previous_checkpoint_is_one_line(
     done = run_script("train", ["--config", str(run_dir / "config.yaml"), "--resume", "auto",
                                 f"experiment.output_dir={tmp_path}"], monkeypatch, capsys)
     assert_one_error_line(done, f"{run_dir / 'last.pt'}: ", "truncated, corrupt")
+
+
+@pytest.mark.parametrize("failure, shown", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "out of memory while loading it onto"),
+    (RuntimeError("Unsupported checkpoint format version 9 (saved by a newer torch)"), "RuntimeError: Unsupported checkpoint format"),
+], ids=["out-of-memory", "newer-torch"])
+def test_load_failure_that_is_not_damage_stops_as_itself_without_falling_back(
+        two_epoch_run: Path, tmp_path: Path, failure: Exception, shown: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Falling back to epoch_001.pt here would silently discard the progress last.pt holds."""
+    run_dir = _copy_run(two_epoch_run, tmp_path / "smoke")
+    before = (run_dir / "last.pt").read_bytes()
+    real_load = torch.load
+
+    def failing_load(path, *args, **kwargs):
+        if Path(path).name == "last.pt":
+            raise failure
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", failing_load)
+    done = run_script("train", ["--config", str(run_dir / "config.yaml"), "--resume", "auto", "train.epochs=3",
+                                f"experiment.output_dir={tmp_path}"], monkeypatch, capsys)
+    line = assert_one_error_line(done, f"{run_dir / 'last.pt'}: could not load the checkpoint", shown)
+    assert "corrupt" not in line and "damaged" not in done.stderr
+    assert (run_dir / "last.pt").read_bytes() == before
+
+
+def test_epoch_checkpoints_rotate_by_epoch_number_not_string_order(tmp_path: Path) -> None:
+    for epoch in (998, 999, 1000, 1001):
+        (tmp_path / epoch_checkpoint_name(epoch)).write_bytes(b"x")
+    (tmp_path / "epoch_notes.pt").write_bytes(b"not ours")
+    rotate_epoch_checkpoints(tmp_path, keep_last=2)
+    assert sorted(p.name for p in tmp_path.glob("epoch_*.pt")) == ["epoch_1000.pt", "epoch_1001.pt", "epoch_notes.pt"]
 
 
 class _RunsCode:

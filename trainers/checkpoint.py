@@ -33,27 +33,65 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         raise ChromaFillError(f"{path}: could not write the checkpoint ({err.strerror or err}); the previous file is intact") from None
 
 
+class CorruptCheckpointError(ChromaFillError):
+    """The file itself is bad (not a zip, a failed checksum, an unreadable pickle).
+
+    Only this kind of failure lets `--resume auto` fall back to an older epoch checkpoint: any
+    other failure (out of memory, a CUDA error, a file from a newer torch) says nothing about the
+    file, and falling back would silently throw away the progress it holds.
+    """
+
+
+# Errors torch.load raises for a damaged pickle stream or archive layout inside a zip whose
+# checksums passed (a hand-edited or half-rewritten archive).
+_UNPICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load one of our checkpoints safely, with one-line errors for anything else."""
+    """Load one of our checkpoints safely, with one-line errors for anything else.
+
+    Raises CorruptCheckpointError when the file is damaged, ChromaFillError for everything else
+    (named as itself: out of memory, a device error, a format this torch cannot read).
+    """
     path = Path(path)
     if not path.is_file():
         raise ChromaFillError(f"{path}: checkpoint not found")
     if not zipfile.is_zipfile(path):
-        raise ChromaFillError(f"{path}: not a checkpoint file (truncated, corrupt, or not written by ChromaFill)")
+        raise CorruptCheckpointError(f"{path}: not a checkpoint file (truncated, corrupt, or not written by ChromaFill)")
     _check_crc(path)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        raise ChromaFillError(f"{path}: refused to load: it holds objects other than tensors and plain data "
-                              "(not a ChromaFill checkpoint; nothing in it was run)") from None
-    except Exception as err:  # noqa: BLE001 - a damaged archive fails in many ways (RuntimeError, EOFError, ...)
-        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
-        raise ChromaFillError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise CorruptCheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
+                                         "(not a ChromaFill checkpoint; nothing in it was run)") from None
+        raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
+    except _UNPICKLE_ERRORS as err:
+        raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
+    except RuntimeError as err:
+        if "PytorchStreamReader" in str(err):  # the archive's records are inconsistent
+            raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
+        raise ChromaFillError(_load_failure(path, map_location, err)) from None
+    except MemoryError as err:
+        raise ChromaFillError(_load_failure(path, map_location, err)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ChromaFillError(f"{path}: not a ChromaFill checkpoint (no '{FORMAT}' marker)")
     if data.get("version", 0) > VERSION:
         raise ChromaFillError(f"{path}: checkpoint version {data['version']} is newer than this code ({VERSION})")
     return data
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+
+
+def _load_failure(path: Path, map_location: str | torch.device, err: BaseException) -> str:
+    """A failure that is not the file's fault, named as what it is; the file passed its checksums."""
+    if isinstance(err, MemoryError) or isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower():
+        what = f"out of memory while loading it onto {map_location}"
+    else:
+        what = f"{type(err).__name__}: {_first_line(err)}"
+    return f"{path}: could not load the checkpoint ({what}); the file passed its checksum test and was left as it is"
 
 
 def _check_crc(path: Path) -> None:
@@ -62,28 +100,41 @@ def _check_crc(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ChromaFillError(f"{path}: not a readable checkpoint (truncated or corrupt?): {err}") from None
+        raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {err}") from None
     if bad is not None:
-        raise ChromaFillError(f"{path}: corrupt checkpoint (checksum mismatch in {bad})")
+        raise CorruptCheckpointError(f"{path}: corrupt checkpoint (checksum mismatch in {bad})")
 
 
 def epoch_checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:03d}.pt"
 
 
+def epoch_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's epoch_NNN.pt files, oldest epoch first (by number: epoch_1000 after epoch_999)."""
+    numbered = []
+    for path in run_dir.glob("epoch_*.pt"):
+        digits = path.stem.removeprefix("epoch_")
+        if digits.isdigit():
+            numbered.append((int(digits), path))
+    return [path for _, path in sorted(numbered)]
+
+
 def rotate_epoch_checkpoints(run_dir: Path, keep_last: int) -> None:
     """Delete all but the newest `keep_last` epoch_NNN.pt files."""
-    files = sorted(run_dir.glob("epoch_[0-9][0-9][0-9]*.pt"))
+    files = epoch_checkpoints(run_dir)
     for old in files[: max(len(files) - keep_last, 0)]:
         old.unlink(missing_ok=True)
 
 
 def previous_good_checkpoint(run_dir: Path) -> Path | None:
-    """The newest epoch checkpoint that loads, for recovering from a damaged last.pt."""
-    for candidate in sorted(run_dir.glob("epoch_[0-9][0-9][0-9]*.pt"), reverse=True):
+    """The newest epoch checkpoint that is not damaged, for recovering from a damaged last.pt.
+
+    Only damage skips a candidate: any other load failure propagates, as for last.pt itself.
+    """
+    for candidate in reversed(epoch_checkpoints(run_dir)):
         try:
             load_checkpoint(candidate)
-        except ChromaFillError:
+        except CorruptCheckpointError:
             continue
         return candidate
     return None

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from data.build import DataSplits, build_datasets, build_loader
-from trainers.checkpoint import (BEST, LAST, epoch_checkpoint_name, first_difference, load_checkpoint,
+from trainers.checkpoint import (BEST, LAST, CorruptCheckpointError, epoch_checkpoint_name, first_difference, load_checkpoint,
                                  previous_good_checkpoint, rotate_epoch_checkpoints, save_checkpoint)
 from trainers.config import Config, config_from_dict
 from trainers.distributed import DistInfo, any_rank, barrier, init_distributed, mean_across_ranks, shutdown_distributed
@@ -93,7 +93,7 @@ class _Run:
             return None
         try:
             checkpoint = load_checkpoint(path, self.device)
-        except ChromaFillError as err:
+        except CorruptCheckpointError as err:  # only damage falls back; any other failure stops as itself
             fallback = previous_good_checkpoint(path.parent)
             if fallback is None:
                 raise
