@@ -16,7 +16,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="example: python infer.py --checkpoint checkpoints/dacon/best.pt --input /data/dacon/test.csv "
         "--output out/ --zip submission.zip --amp",
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt)")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt), "
+                        "or a .onnx model written by export.py (run with onnxruntime)")
     parser.add_argument("--input", required=True, type=Path, help="folder of damaged gray images, or a CSV with input_image_path")
     parser.add_argument("--output", required=True, type=Path, help="folder for the predicted PNGs")
     parser.add_argument("--zip", type=Path, help="also write this flat submission zip of exactly the predicted files")
@@ -24,13 +25,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tta", action="store_true", help="average with the prediction of the horizontally flipped input")
     parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (same-size images are batched; default 4)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: cuda when present, else cpu")
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast (fast on CPUs with AVX512-BF16 and on GPUs)")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast (fast on CPUs with AVX512-BF16 and on GPUs); not for .onnx models")
     parser.add_argument("--masks", type=Path, help="folder of lost-region masks (PNG, 255 = lost) named as the inputs, instead of detecting them")
+    parser.add_argument("--mask-source", choices=("detector", "mask_net", "auto"), default=None,
+                        help="where lost regions come from without --masks: detector = the constant-fill detector; mask_net = "
+                        "the checkpoint's learned mask net; auto (default) = the detector, and the mask net for images where "
+                        "the detector finds no constant-fill region (when the checkpoint has one)")
     parser.add_argument("--save-masks", type=Path, help="write the masks used (PNG, 255 = lost) to this folder")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable inputs with a warning instead of stopping")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size: got {args.batch_size}, expected an integer >= 1")
+    if args.masks is not None and args.mask_source is not None:
+        parser.error("--mask-source: does not apply with --masks (the masks are read from files)")
+    args.mask_source = args.mask_source or "auto"
     return args
 
 
@@ -41,7 +49,7 @@ def main() -> int:
     names = run_inference(InferenceOptions(
         checkpoint=args.checkpoint, input=args.input, output=args.output, zip=args.zip, use_ema=not args.no_ema,
         tta=args.tta, batch_size=args.batch_size, device=args.device, amp=args.amp, masks=args.masks,
-        save_masks=args.save_masks, skip_bad=args.skip_bad,
+        save_masks=args.save_masks, skip_bad=args.skip_bad, mask_source=args.mask_source,
     ))
     print(f"wrote {len(names)} predictions to {args.output}" + (f" and {args.zip}" if args.zip else ""))
     return 0

@@ -1,16 +1,21 @@
 """Test-time samples: damaged gray inputs without ground truth, at full size.
 
-The lost region is read from a mask file when one is given, else found by the training-free
-detector (data/hole_detection.py), then pre-filled like the training inputs. Every file is
+The lost region is read from a mask file when one is given, else found as `mask_source` says:
+the training-free detector (data/hole_detection.py), a learned mask predictor handed in by the
+caller (the mask net; this layer never imports models), or `auto`: the detector, and the
+predictor for images where the detector finds no constant-fill region. Then it is pre-filled
+like the training inputs. Every file is
 checked when the dataset is built (headers only), so a bad file fails, or is skipped with a
 warning, before any prediction is made.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -24,6 +29,9 @@ from data.sources import checked_info, list_images, read_csv_rows, resolve_insid
 from utils.errors import ChromaFillError
 
 log = logging.getLogger(__name__)
+
+MASK_SOURCES = ("detector", "mask_net", "auto")
+MaskPredictor = Callable[[np.ndarray], np.ndarray]  # damaged gray HxW uint8 -> lost region HxW bool
 
 
 @dataclass(frozen=True)
@@ -41,14 +49,18 @@ class InferenceDataset(Dataset):
     (paths relative to the CSV's folder; an `id` column is optional).
     masks_dir: read `<masks_dir>/<name>` (PNG, 255 = lost) instead of detecting the hole.
     skip_bad: skip unreadable files with a warning instead of failing.
+    mask_source / mask_predictor: where masks come from for images without a mask file (see the
+    module docstring); `mask_net` needs a predictor, `auto` without one is the detector alone.
     """
 
     epoch_keys = True
 
-    def __init__(self, source: str | Path, prefill: str = "telea", masks_dir: str | Path | None = None, skip_bad: bool = False) -> None:
+    def __init__(self, source: str | Path, prefill: str = "telea", masks_dir: str | Path | None = None, skip_bad: bool = False,
+                 mask_source: str = "detector", mask_predictor: MaskPredictor | None = None) -> None:
         if prefill not in PREFILL_METHODS:
             raise ChromaFillError(f"prefill {prefill!r}: expected one of {', '.join(PREFILL_METHODS)}")
         self.prefill = prefill
+        self._set_mask_source(mask_source, mask_predictor)
         candidates = _list_source(Path(source), None if masks_dir is None else Path(masks_dir))
         self.items = []
         self.sizes: list[tuple[int, int]] = []  # from the headers read by the check, for batching
@@ -68,6 +80,30 @@ class InferenceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def with_mask_source(self, mask_source: str, mask_predictor: MaskPredictor | None) -> "InferenceDataset":
+        """A copy of this dataset (same files, not re-checked) that finds masks as `mask_source` says."""
+        view = copy.copy(self)
+        view._set_mask_source(mask_source, mask_predictor)
+        return view
+
+    def _set_mask_source(self, mask_source: str, mask_predictor: MaskPredictor | None) -> None:
+        if mask_source not in MASK_SOURCES:
+            raise ChromaFillError(f"mask source {mask_source!r}: expected one of {', '.join(MASK_SOURCES)}")
+        if mask_source == "mask_net" and mask_predictor is None:
+            raise ChromaFillError("mask source 'mask_net': the model has no mask net (model.mask_net.enabled was false); "
+                                  "use the detector or auto")
+        self.mask_source = mask_source
+        self.mask_predictor = mask_predictor
+
+    def find_hole(self, gray: np.ndarray) -> np.ndarray:
+        """The lost region of `gray` (HxW uint8) as HxW bool, from the mask source."""
+        if self.mask_source == "mask_net":
+            return self.mask_predictor(gray)
+        mask = detect_hole(gray)
+        if self.mask_source == "auto" and self.mask_predictor is not None and not mask.any():
+            mask = self.mask_predictor(gray)
+        return mask
+
     def image_size(self, index: int) -> tuple[int, int]:
         """(H, W) of item `index` from its header, so callers can batch same-size images cheaply."""
         return self.sizes[index]
@@ -75,7 +111,7 @@ class InferenceDataset(Dataset):
     def __getitem__(self, key: Key) -> dict:
         item = self.items[split_key(key)[1]]
         gray = read_gray(item.path)
-        mask = detect_hole(gray) if item.mask_path is None else _read_mask(item.mask_path, gray.shape)
+        mask = self.find_hole(gray) if item.mask_path is None else _read_mask(item.mask_path, gray.shape)
         sample = make_sample(gray, None, mask, item.name, self.prefill)
         sample["orig_size"] = (int(gray.shape[0]), int(gray.shape[1]))
         return sample

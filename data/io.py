@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from utils.atomic import atomic_write_bytes
 from utils.color import pil_luma
 from utils.errors import ChromaFillError
 
@@ -49,8 +50,24 @@ def read_gray(path: str | Path) -> np.ndarray:
 
 
 def write_rgb_png(path: str | Path, rgb: np.ndarray) -> None:
-    """Write HxWx3 uint8 RGB as PNG, creating the folder; fails naming the file."""
+    """Write HxWx3 uint8 RGB as PNG (or as the suffix says), atomically, creating the folder."""
+    write_image(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write an OpenCV image (gray, or BGR), encoded as its suffix says (PNG without one), atomically.
+
+    Encoded in memory, then written through utils.atomic: a kill or a full disk mid-write leaves
+    the previous file (or none), never a truncated image that looks finished. Fails naming the file.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise ChromaFillError(f"{path}: could not write the image")
+    try:
+        ok, encoded = cv2.imencode(path.suffix or ".png", image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise ChromaFillError(f"{path}: could not encode the image as {path.suffix or '.png'}")
+    try:
+        atomic_write_bytes(path, encoded.tobytes())
+    except OSError as err:
+        raise ChromaFillError(f"{path}: could not write the image ({err.strerror or err})") from None

@@ -9,18 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from data.inference_set import InferenceDataset
-from models.build import build_generator
+from data.io import write_image
+from models.build import build_generator, build_mask_net
 from models.fusion import fold_batchnorm
 from trainers.checkpoint import generator_weights, load_checkpoint
 from trainers.config import Config, config_from_dict
-from trainers.predict import predict_to_folder, write_submission_zip
+from trainers.onnx_model import is_onnx_path, load_onnx_generator
+from trainers.predict import MaskNetPredictor, predict_to_folder, write_submission_zip
 from utils.background import background
 from utils.errors import ChromaFillError
 from utils.runtime import pick_device
@@ -40,6 +41,17 @@ class InferenceOptions:
     masks: Path | None = None
     save_masks: Path | None = None
     skip_bad: bool = False
+    mask_source: str = "auto"
+
+
+@dataclass
+class InferenceModel:
+    """What a checkpoint (or an exported .onnx) gives inference."""
+
+    generator: nn.Module
+    config: Config
+    weights: str  # "EMA" or "raw", for the log line
+    mask_net: nn.Module | None = None
 
 
 def load_generator(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> tuple[nn.Module, Config, bool]:
@@ -48,7 +60,11 @@ def load_generator(path: Path, device: torch.device, use_ema: bool = True, amp: 
     Returns (generator, config, whether the weights are the EMA ones). The generator is for
     prediction only: see `prepare_for_inference`.
     """
-    checkpoint = load_checkpoint(path, "cpu")
+    return _generator_of(load_checkpoint(path, "cpu"), path, device, use_ema, amp)
+
+
+def _generator_of(checkpoint: dict[str, Any], path: Path, device: torch.device, use_ema: bool,
+                  amp: bool) -> tuple[nn.Module, Config, bool]:
     try:
         config = config_from_dict(checkpoint["config"])
     except (KeyError, ChromaFillError) as err:
@@ -58,6 +74,31 @@ def load_generator(path: Path, device: torch.device, use_ema: bool = True, amp: 
     weights, is_ema = generator_weights(checkpoint, use_ema)
     generator.load_state_dict(weights, assign=True)
     return prepare_for_inference(generator, device, amp), config, is_ema
+
+
+def load_inference_model(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> InferenceModel:
+    """The generator (torch, or onnxruntime for a .onnx file from export.py) and the mask net when the file has one."""
+    if is_onnx_path(path):
+        if amp:
+            raise ChromaFillError(f"{path}: --amp does not apply to an ONNX model (it runs in fp32 with onnxruntime); drop --amp")
+        generator, config, meta = load_onnx_generator(path)
+        if not use_ema and meta.get("weights") == "ema":
+            raise ChromaFillError(f"{path}: --no-ema: this ONNX model holds the EMA weights; export the raw ones with "
+                                  "export.py --no-ema")
+        return InferenceModel(generator, config, f"{meta.get('weights', '?')} (ONNX, onnxruntime CPU)")
+    checkpoint = load_checkpoint(path, "cpu")
+    generator, config, is_ema = _generator_of(checkpoint, path, device, use_ema, amp)
+    return InferenceModel(generator, config, "EMA" if is_ema else "raw", _mask_net_of(checkpoint, config, device, amp))
+
+
+def _mask_net_of(checkpoint: dict[str, Any], config: Config, device: torch.device, amp: bool) -> nn.Module | None:
+    weights = checkpoint.get("trainer", {}).get("mask_net")
+    if not weights or not config.model.mask_net.enabled:
+        return None
+    with torch.device("meta"):
+        net = build_mask_net(config.model)
+    net.load_state_dict(weights, assign=True)
+    return prepare_for_inference(net, device, amp)
 
 
 def prepare_for_inference(generator: nn.Module, device: torch.device, amp: bool = False) -> nn.Module:
@@ -78,10 +119,17 @@ def prepare_for_inference(generator: nn.Module, device: torch.device, amp: bool 
 def run_inference(opts: InferenceOptions) -> list[str]:
     _make_output_folder(opts.output)  # before the model loads: an unusable output fails in a second
     device = pick_device(opts.device)
-    generator, config, is_ema = load_generator(opts.checkpoint, device, opts.use_ema, opts.amp)
-    dataset = InferenceDataset(opts.input, prefill=config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad)
-    print(f"{len(dataset)} images, {'EMA' if is_ema else 'raw'} generator weights, device {device}", file=sys.stderr)
+    model = load_inference_model(opts.checkpoint, device, opts.use_ema, opts.amp)
+    if opts.mask_source == "mask_net" and model.mask_net is None:
+        raise ChromaFillError(f"{opts.checkpoint}: --mask-source mask_net: this model has no learned mask net "
+                              "(trained with model.mask_net.enabled=false, or an ONNX export); use detector or auto")
     autocast = inference_autocast(device, opts.amp)
+    predictor = None if model.mask_net is None else MaskNetPredictor(model.mask_net, device, autocast)
+    dataset = InferenceDataset(opts.input, prefill=model.config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad,
+                               mask_source=opts.mask_source, mask_predictor=predictor)
+    print(f"{len(dataset)} images, {model.weights} generator weights, masks from "
+          f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, device {device}", file=sys.stderr)
+    generator = model.generator
     groups = _size_groups(dataset)
     batches = tqdm(background(_same_size_batches(dataset, groups, opts.batch_size)),
                    total=sum(-(-len(g) // opts.batch_size) for g in groups), desc="infer", unit="batch", disable=None)
@@ -90,7 +138,15 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     names = predict_to_folder(generator, batches, opts.output, device, autocast, opts.tta)
     if opts.zip is not None:
         write_submission_zip(opts.output, names, opts.zip)
+    if predictor is not None and opts.mask_source == "auto" and predictor.calls:
+        print(f"the mask net found the lost region of {predictor.calls} images where the detector found none", file=sys.stderr)
     return names
+
+
+def _mask_source_label(source: str, predictor: MaskNetPredictor | None) -> str:
+    if source == "auto":
+        return "the detector, else the mask net" if predictor is not None else "the detector (no mask net to fall back to)"
+    return "the mask net" if source == "mask_net" else "the detector"
 
 
 def _make_output_folder(folder: Path) -> None:
@@ -141,7 +197,5 @@ def _saving_masks(batches: Any, folder: Path) -> Iterator[dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
     for batch in batches:
         for name, mask in zip(batch["name"], batch["mask"]):
-            image = (mask[0].numpy() > 0.5).astype(np.uint8) * 255
-            if not cv2.imwrite(str(folder / name), image):
-                raise ChromaFillError(f"{folder / name}: could not write the mask")
+            write_image(folder / name, (mask[0].numpy() > 0.5).astype(np.uint8) * 255)
         yield batch

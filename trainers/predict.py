@@ -8,12 +8,15 @@ from __future__ import annotations
 import contextlib
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from data.datasets import to_tensor_gray
+from data.inference_set import InferenceDataset
 from data.io import write_rgb_png
 from metrics.torch_score import to_uint8
 from utils.atomic import atomic_write
@@ -28,6 +31,59 @@ def generate(generator: nn.Module, gray: torch.Tensor, mask: torch.Tensor, tta: 
         flipped = generator(gray.flip(-1), mask.flip(-1)).float().flip(-1)
         out = (out + flipped) / 2
     return out
+
+
+class MaskNetPredictor:
+    """The learned mask net as the test set's mask predictor: damaged gray (HxW uint8) -> HxW bool.
+
+    Lost where the net's probability exceeds 0.5 (logit > 0). Runs in the caller's thread (infer.py
+    reads inputs in a background thread), in eval mode: see `eval_mode`.
+    """
+
+    def __init__(self, net: nn.Module, device: torch.device,
+                 autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> None:
+        self.net, self.device, self.autocast = net, device, autocast
+        self.calls = 0
+
+    @torch.no_grad()
+    def __call__(self, gray: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        with self.autocast():
+            logits = self.net(to_tensor_gray(gray)[None].to(self.device)).float()
+        return (logits[0, 0] > 0).cpu().numpy()
+
+
+@contextlib.contextmanager
+def eval_mode(*nets: nn.Module | None) -> Iterator[None]:
+    """Eval mode for the duration (BatchNorm on running statistics, no dropout), then each net's mode back."""
+    modes = [(net, net.training) for net in nets if net is not None]
+    for net, _ in modes:
+        net.eval()
+    try:
+        yield
+    finally:
+        for net, training in modes:
+            net.train(training)
+
+
+def predict_split(
+    generator: nn.Module,
+    mask_net: nn.Module | None,
+    dataset: InferenceDataset,
+    out_dir: Path,
+    device: torch.device,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    mask_source: str = "auto",
+) -> list[str]:
+    """Predict every image of an inference dataset one by one (any mix of sizes), masks from `mask_source`.
+
+    What the trainer runs on the test split after an epoch; infer.py makes the same mask choice
+    (`InferenceDataset.with_mask_source`). `mask_net` may be None (no learned mask net).
+    """
+    predictor = None if mask_net is None else MaskNetPredictor(mask_net, device, autocast)
+    data = dataset.with_mask_source(mask_source, predictor)
+    with eval_mode(generator, mask_net):
+        return predict_to_folder(generator, single_image_loader(data), out_dir, device, autocast)
 
 
 def single_image_loader(dataset: Dataset, num_workers: int = 0) -> DataLoader:

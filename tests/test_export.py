@@ -1,0 +1,153 @@
+"""export.py and ONNX inference: the .onnx predicts like the checkpoint, and bad files are one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from models import registry
+from models.build import build_generator
+from tests.fault_helpers import assert_one_error_line, run_script
+from trainers.checkpoint import save_checkpoint
+from trainers.config import load_config
+from trainers.inference import InferenceOptions, run_inference
+from utils import config as cfgio
+from utils.color import pil_luma
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "configs" / "smoke.yaml"
+SIZES = {"square.png": (64, 64), "odd.png": (45, 70)}  # 45x70 is padded to 48x80 for depth 4
+
+
+def random_checkpoint(path: Path, overrides: list[str], ema_shift: float = 0.0) -> Path:
+    """A checkpoint in the trainer's layout with random (kaiming: far from gray) weights and random
+    BatchNorm statistics, so folding and every layer matter; an EMA copy shifted by `ema_shift`."""
+    config = load_config(SMOKE, ["model.init.type=kaiming", *overrides])
+    torch.manual_seed(0)
+    generator = build_generator(config.model)
+    for module in generator.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    raw = generator.state_dict()
+    ema = None
+    if ema_shift:
+        ema = {f"module.{k}": (v + ema_shift if v.is_floating_point() else v) for k, v in raw.items()}
+        ema["n_averaged"] = torch.tensor(3)
+    trainer = {"generator": raw, "ema": ema, "mask_net": None, "discriminator": None}
+    save_checkpoint(path, {"config": cfgio.to_dict(config), "epoch": 0, "global_step": 0, "scores": {}, "trainer": trainer})
+    return path
+
+
+def write_inputs(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for name, (h, w) in SIZES.items():
+        rgb = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2)
+        gray = pil_luma(rgb)
+        gray[h // 4: h // 2, w // 3: w // 3 + w // 4] = 37
+        cv2.imwrite(str(folder / name), gray)
+    return folder
+
+
+def predictions(folder: Path) -> dict[str, np.ndarray]:
+    return {name: cv2.imread(str(folder / name)).astype(int) for name in SIZES}
+
+
+def export(checkpoint: Path, output: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+           *extra: str) -> None:
+    result = run_script("export", ["--checkpoint", str(checkpoint), "--output", str(output), *extra], monkeypatch, capsys)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("generator_type", registry.names("generator"))
+def test_onnx_predicts_as_the_checkpoint(generator_type: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture) -> None:
+    """Every registered generator type, two sizes (one padded inside), TTA on: >= 99.9% within 1 level."""
+    checkpoint = random_checkpoint(tmp_path / "best.pt", [f"model.generator.type={generator_type}"])
+    model = tmp_path / "model.onnx"
+    export(checkpoint, model, monkeypatch, capsys)
+    inputs = write_inputs(tmp_path / "in")
+    for path, out in ((checkpoint, "torch"), (model, "onnx")):
+        run_inference(InferenceOptions(checkpoint=path, input=inputs, output=tmp_path / out, device="cpu", tta=True, batch_size=2))
+    torch_out, onnx_out = predictions(tmp_path / "torch"), predictions(tmp_path / "onnx")
+    diffs = np.concatenate([np.abs(torch_out[n] - onnx_out[n]).ravel() for n in SIZES])
+    print(f"{generator_type}: max difference {diffs.max()} levels, {np.mean(diffs <= 1):.5%} within 1 level")
+    assert np.mean(diffs <= 1) >= 0.999
+    assert diffs.max() <= 3
+    assert all(torch_out[n].std() > 5 for n in SIZES)  # a real picture, not a flat output that matches trivially
+
+
+def test_no_ema_exports_the_raw_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    checkpoint = random_checkpoint(tmp_path / "best.pt", [], ema_shift=0.05)
+    inputs = write_inputs(tmp_path / "in")
+    for flag, name in (([], "ema"), (["--no-ema"], "raw")):
+        export(checkpoint, tmp_path / f"{name}.onnx", monkeypatch, capsys, *flag)
+        run_inference(InferenceOptions(checkpoint=tmp_path / f"{name}.onnx", input=inputs, output=tmp_path / f"onnx_{name}",
+                                       device="cpu", use_ema=name == "ema"))
+        run_inference(InferenceOptions(checkpoint=checkpoint, input=inputs, output=tmp_path / f"torch_{name}", device="cpu",
+                                       use_ema=name == "ema"))
+    for name in ("ema", "raw"):
+        onnx_out, torch_out = predictions(tmp_path / f"onnx_{name}"), predictions(tmp_path / f"torch_{name}")
+        assert all(np.abs(onnx_out[n] - torch_out[n]).max() <= 3 for n in SIZES)
+    ema, raw = predictions(tmp_path / "onnx_ema"), predictions(tmp_path / "onnx_raw")
+    assert any(np.abs(ema[n] - raw[n]).max() > 10 for n in SIZES)
+
+
+def test_static_export_rejects_another_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    checkpoint = random_checkpoint(tmp_path / "best.pt", [])
+    model = tmp_path / "static.onnx"
+    export(checkpoint, model, monkeypatch, capsys, "--no-dynamic", "--size", "64x64")
+    inputs = write_inputs(tmp_path / "in")
+    args = ["--checkpoint", str(model), "--input", str(inputs), "--output", str(tmp_path / "o"), "--device", "cpu"]
+    assert_one_error_line(run_script("infer", args, monkeypatch, capsys), "exported for 64x64 inputs only", "got 45x70")
+
+
+def test_unexportable_op_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise torch.onnx.errors.UnsupportedOperatorError("aten::fancy_op", 17, 99)
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    checkpoint = random_checkpoint(tmp_path / "best.pt", [])
+    args = ["--checkpoint", str(checkpoint), "--output", str(tmp_path / "m.onnx")]
+    line = assert_one_error_line(run_script("export", args, monkeypatch, capsys), "cannot be exported to ONNX opset 17", "aten::fancy_op")
+    assert line.startswith(f"error: {checkpoint}: ")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def foreign_onnx(path: Path) -> Path:
+    """A valid ONNX model (Identity) without ChromaFill's metadata."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["gray"], ["rgb"])], "foreign",
+                              [helper.make_tensor_value_info("gray", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("rgb", TensorProto.FLOAT, [1, 1, 4, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["foreign", "truncated", "missing", "amp"])
+def test_bad_onnx_models_are_one_line(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture) -> None:
+    model, extra = tmp_path / "model.onnx", []
+    if case == "foreign":
+        foreign_onnx(model)
+        expected = "not a ChromaFill ONNX model (no 'chromafill-onnx' marker"
+    elif case in ("truncated", "amp"):
+        export(random_checkpoint(tmp_path / "best.pt", []), model, monkeypatch, capsys)
+        if case == "truncated":
+            model.write_bytes(model.read_bytes()[:3000])
+            expected = "not a readable ONNX model (truncated or corrupt?)"
+        else:
+            extra, expected = ["--amp"], "--amp does not apply to an ONNX model"
+    else:
+        expected = "ONNX model not found"
+    args = ["--checkpoint", str(model), "--input", str(write_inputs(tmp_path / "in")), "--output", str(tmp_path / "o"),
+            "--device", "cpu", *extra]
+    line = assert_one_error_line(run_script("infer", args, monkeypatch, capsys))
+    assert line.startswith(f"error: {model}: {expected}"), line
