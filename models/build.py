@@ -12,6 +12,10 @@ from models.init import init_weights
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """The generator `G(gray, mask) -> RGB` that `model.generator.type` names, initialised."""
     net = registry.create("generator", cfg.generator, "model.generator")
+    own_init = getattr(net, "init_weights", None)
+    if callable(own_init):  # a pretrained network initialises only what its weights do not cover
+        own_init(cfg.init.type, cfg.init.gain)
+        return net
     return init_weights(net, cfg.init.type, cfg.init.gain)
 
 

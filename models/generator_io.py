@@ -1,0 +1,31 @@
+"""What every generator does around its network: check the inputs, pad and crop, the output head.
+
+Shared by the generator types so the promises of the head (luminance exact outside the hole,
+any image size, `gray_snap` only in eval mode) hold whatever network sits in the middle.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from models.heads import apply_head, gray_snap
+from models.layers import pad_to_multiple
+
+
+def check_gray_mask(gray: torch.Tensor, mask: torch.Tensor) -> None:
+    if gray.shape != mask.shape or gray.dim() != 4 or gray.shape[1] != 1:
+        raise ValueError(f"expected gray and mask both Bx1xHxW, got {tuple(gray.shape)} and {tuple(mask.shape)}")
+
+
+def padded(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int, pad_mode: str) -> torch.Tensor:
+    """`net(x)` on `x` padded to a multiple of `multiple`, cropped back to x's size."""
+    h, w = x.shape[-2:]
+    return net(pad_to_multiple(x, multiple, pad_mode))[..., :h, :w]
+
+
+def finish(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor, head: str, snap: float, training: bool) -> torch.Tensor:
+    """The head on the raw 3 channels, then (eval mode only) the gray snap."""
+    rgb = apply_head(head, raw, gray, mask)
+    return rgb if training else gray_snap(rgb, snap)

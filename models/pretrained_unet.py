@@ -1,0 +1,143 @@
+"""A U-Net (or U-Net++) decoder from segmentation_models_pytorch on a pretrained timm encoder.
+
+The encoder sees what its ImageNet weights expect: the gray input normalised by the weights'
+mean and std (the packaged Lite0 expects [-1, 1]), with a stem whose gray channel carries the
+summed RGB weights and whose mask channel starts at zero. The output head and padding are the
+ones of the `unet` type (models/generator_io.py), so luminance stays exact outside the hole.
+
+The model also describes how it wants to be fine-tuned, so the trainer stays generic:
+`optimizer_groups` (the encoder at its own learning rate) and `start_epoch` (the encoder frozen
+for the first epochs). Frozen encoder BatchNorm statistics are kept by overriding `train()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import segmentation_models_pytorch as smp
+import timm
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from models import pretrained_weights
+from models.generator_io import check_gray_mask, finish, padded
+from models.init import init_weights
+from models.registry import register
+from utils.errors import ConfigError
+
+DECODERS = {"unet": smp.Unet, "unetplusplus": smp.UnetPlusPlus}
+ENCODER_DEPTH = 5  # smp's deepest: features down to 1/32, so inputs are padded to a multiple of 32
+
+
+@register("generator", "smp_unet")
+class PretrainedUNetGenerator(nn.Module):
+    """`G(gray, mask) -> RGB` as the `unet` type (same shapes, ranges and head), on a timm encoder."""
+
+    def __init__(
+        self,
+        encoder: str = pretrained_weights.PACKAGED_ENCODER,
+        encoder_weights: str = "packaged",
+        decoder: str = "unet",
+        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        encoder_lr_multiplier: float = 1.0,
+        encoder_frozen_epochs: int = 0,
+        encoder_freeze_bn: bool = False,
+        mask_channel: bool = True,
+        head: str = "luma_composite",
+        gray_snap: float = 0.0,
+        pad_mode: str = "reflect",
+    ) -> None:
+        super().__init__()
+        self.check_options(encoder=encoder, encoder_weights=encoder_weights, decoder=decoder, decoder_channels=decoder_channels)
+        self.mask_channel, self.head, self.gray_snap, self.pad_mode = mask_channel, head, gray_snap, pad_mode
+        self.encoder_lr_multiplier = encoder_lr_multiplier
+        self.encoder_frozen_epochs = encoder_frozen_epochs
+        self.encoder_freeze_bn = encoder_freeze_bn
+        self.encoder_frozen = False
+        self.net = DECODERS[decoder](
+            encoder_name=f"tu-{encoder}", encoder_weights=None, encoder_depth=ENCODER_DEPTH,
+            decoder_channels=tuple(decoder_channels), in_channels=2 if mask_channel else 1, classes=3)
+        cfg = self.net.encoder.model.pretrained_cfg
+        # One scalar for the gray channel: the mean of the weights' per-channel statistics.
+        self.input_mean = sum(cfg["mean"]) / len(cfg["mean"])
+        self.input_std = sum(cfg["std"]) / len(cfg["std"])
+        if not _on_meta_device():  # a meta build (inference) is about to receive its weights
+            self.load_encoder_weights(encoder_weights, encoder)
+
+    @staticmethod
+    def check_options(**options: Any) -> None:
+        """Cross-key rules, checked when the config is loaded (the registry calls this)."""
+        encoder, weights = options.get("encoder"), options.get("encoder_weights")
+        if encoder is not None and not timm.is_model(encoder):
+            raise ConfigError("encoder", f"got {encoder!r}, expected a timm model name such as tf_efficientnet_lite0, tf_efficientnet_b4 or convnext_tiny")
+        if weights == "packaged" and encoder != pretrained_weights.PACKAGED_ENCODER:
+            raise ConfigError("encoder_weights", f"packaged holds {pretrained_weights.PACKAGED_ENCODER} weights, not {encoder}; use hub, none or a weights file")
+        if options.get("decoder") not in (None, *DECODERS):
+            raise ConfigError("decoder", f"got {options['decoder']!r}, expected one of {', '.join(DECODERS)}")
+        channels = options.get("decoder_channels")
+        if channels is not None and (len(channels) != ENCODER_DEPTH or min(channels) < 1):
+            raise ConfigError("decoder_channels", f"got {list(channels)}, expected {ENCODER_DEPTH} positive channel counts, coarsest first")
+
+    def load_encoder_weights(self, weights: str, encoder: str) -> None:
+        source = pretrained_weights.source_state_dict(weights, encoder)
+        if source is None:
+            return
+        model = self.net.encoder.model
+        first_conv = model.pretrained_cfg.get("first_conv") or "conv_stem"
+        state = pretrained_weights.encoder_state(source, model.state_dict(), first_conv,
+                                                 tuple(model.pretrained_cfg["mean"]), tuple(model.pretrained_cfg["std"]))
+        model.load_state_dict(state)
+
+    # -- initialisation: the config's init touches the decoder and head, never the encoder ------
+
+    def init_weights(self, kind: str, gain: float) -> None:
+        init_weights(self.net.decoder, kind, gain)
+        init_weights(self.net.segmentation_head, kind, gain)
+
+    # -- fine-tuning ----------------------------------------------------------------------------
+
+    def encoder_parameters(self) -> Iterator[nn.Parameter]:
+        return self.net.encoder.parameters()
+
+    def optimizer_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Adam parameter groups: decoder and head at `lr` (first, so `lr/g` logs it), the encoder at lr x multiplier."""
+        encoder = {id(p) for p in self.encoder_parameters()}
+        rest = [p for p in self.parameters() if id(p) not in encoder]
+        return [{"params": rest, "lr": lr}, {"params": list(self.encoder_parameters()), "lr": lr * self.encoder_lr_multiplier}]
+
+    def start_epoch(self, epoch: int) -> None:
+        """Before the epoch that follows `epoch` completed ones: frozen while epoch < encoder_frozen_epochs.
+
+        A function of the epoch alone, so a resumed run recomputes it.
+        """
+        self.set_encoder_frozen(epoch < self.encoder_frozen_epochs)
+
+    def set_encoder_frozen(self, frozen: bool) -> None:
+        """No encoder gradients (Adam skips parameters without one), and its BatchNorm on running statistics."""
+        self.encoder_frozen = frozen
+        for p in self.encoder_parameters():
+            p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "PretrainedUNetGenerator":
+        super().train(mode)
+        if mode and (self.encoder_freeze_bn or self.encoder_frozen):
+            for module in self.net.encoder.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    # -- forward --------------------------------------------------------------------------------
+
+    def forward(self, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        check_gray_mask(gray, mask)
+        x = (gray - self.input_mean) / self.input_std
+        if self.mask_channel:
+            x = torch.cat([x, mask * 2 - 1], dim=1)
+        raw = padded(self.net, x, 2**ENCODER_DEPTH, self.pad_mode)
+        return finish(raw, gray, mask, self.head, self.gray_snap, self.training)
+
+
+def _on_meta_device() -> bool:
+    return torch.empty(0).device.type == "meta"

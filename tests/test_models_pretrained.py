@@ -1,0 +1,268 @@
+"""The smp_unet generator: real packaged weights, every weights source, the adapted stem, the
+head's promises, fine-tuning controls, the trainer, and BatchNorm folding."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from skimage import data
+from torch import nn
+
+from models import pretrained_weights
+from models.build import build_generator
+from models.config import GeneratorConfig, ModelConfig
+from models.fusion import fold_batchnorm
+from tests.test_models_fusion import trained_looking
+from trainers.config import load_config
+from trainers.gan_trainer import GANTrainer
+from utils.color import luma
+from utils.errors import ChromaFillError, ConfigError
+
+SMALL = [32, 24, 16, 16, 8]  # a narrow decoder keeps each build and step quick
+SMOKE_SMP = ["model.generator.type=smp_unet", "model.generator.base_channels=64", "model.generator.depth=8",
+             f"model.generator.decoder_channels={SMALL}"]
+
+
+def model_config(**generator: object) -> ModelConfig:
+    cfg = ModelConfig()
+    cfg.generator = GeneratorConfig(type="smp_unet", decoder_channels=list(SMALL), **generator)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def packaged() -> nn.Module:
+    torch.manual_seed(0)
+    return build_generator(model_config())
+
+
+def inputs(h: int = 64, w: int = 64, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    gray = torch.rand(batch, 1, h, w, generator=g)
+    mask = torch.zeros_like(gray)
+    mask[..., h // 4: h // 2, w // 3: w // 2] = 1
+    return gray, mask
+
+
+# -- the weights -------------------------------------------------------------------------------
+
+
+def test_packaged_weights_classify_imagenet_photos() -> None:
+    net = timm.create_model(pretrained_weights.PACKAGED_ENCODER).eval()
+    net.load_state_dict(pretrained_weights.packaged_state_dict())
+    for image, classes in ((data.chelsea(), range(281, 286)), (data.coffee(), (967, 968))):
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        x = F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True) * 2 - 1  # Lite0 expects [-1, 1]
+        with torch.no_grad():
+            top1 = int(net(x).argmax())
+        assert top1 in classes
+
+
+def encoder_tensor(net: nn.Module, key: str) -> torch.Tensor:
+    return net.net.encoder.model.state_dict()[key]
+
+
+def test_packaged_build_holds_the_packaged_weights(packaged: nn.Module) -> None:
+    source = pretrained_weights.packaged_state_dict()
+    for key in ("blocks.3.1.conv_pw.weight", "bn1.running_var", "blocks.6.0.bn3.bias"):
+        assert torch.equal(encoder_tensor(packaged, key), source[key]), key
+
+
+def test_none_is_random_and_differs_from_packaged(packaged: nn.Module) -> None:
+    random = build_generator(model_config(encoder_weights="none"))
+    key = "blocks.3.1.conv_pw.weight"
+    assert not torch.allclose(encoder_tensor(random, key), encoder_tensor(packaged, key))
+
+
+def test_weights_file_in_timm_naming_loads(tmp_path, packaged: nn.Module) -> None:
+    state = {k: v + 1 for k, v in pretrained_weights.packaged_state_dict().items() if v.is_floating_point()}
+    path = tmp_path / "lite0.pth"
+    torch.save({"state_dict": state}, path)
+    net = build_generator(model_config(encoder_weights=str(path)))
+    key = "blocks.3.1.conv_pw.weight"
+    assert torch.equal(encoder_tensor(net, key), state[key])
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint"])
+def test_missing_or_unreadable_weights_file_is_one_line(tmp_path, content: bytes | None) -> None:
+    path = tmp_path / "weights.pth"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ChromaFillError) as err:
+        build_generator(model_config(encoder_weights=str(path)))
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and "encoder_weights" in message
+
+
+def test_hub_offline_fails_with_one_line_asking_for_a_file(monkeypatch) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("We couldn't connect to 'https://huggingface.co'\nmore detail")
+
+    monkeypatch.setattr(timm.models, "load_pretrained", offline)
+    with pytest.raises(ChromaFillError) as err:
+        build_generator(model_config(encoder="resnet18", encoder_weights="hub"))
+    message = str(err.value)
+    assert "\n" not in message and "resnet18" in message and "file" in message and "couldn't connect" in message
+
+
+def test_hub_weights_are_loaded_when_downloaded(monkeypatch) -> None:
+    def download(model: nn.Module, **kwargs: object) -> None:
+        model.load_state_dict(pretrained_weights.packaged_state_dict())
+
+    monkeypatch.setattr(timm.models, "load_pretrained", download)
+    net = build_generator(model_config(encoder_weights="hub"))
+    key = "blocks.2.0.conv_dw.weight"
+    assert torch.equal(encoder_tensor(net, key), pretrained_weights.packaged_state_dict()[key])
+
+
+def test_config_rules_name_the_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        model_config(encoder="resnet18").generator.check()  # packaged is the Lite0 only
+    assert err.value.key == "encoder_weights"
+    with pytest.raises(ConfigError) as err:
+        model_config(encoder="no_such_net", encoder_weights="none").generator.check()
+    assert err.value.key == "encoder"
+    with pytest.raises(ChromaFillError, match="model.generator.encoder_lr_multiplier.*not an option of generator type 'unet'"):
+        load_config("configs/smoke.yaml", ["model.generator.encoder_lr_multiplier=0.1"])
+    with pytest.raises(ChromaFillError, match="model.generator.base_channels.*not an option of generator type 'smp_unet'"):
+        load_config("configs/smoke.yaml", ["model.generator.type=smp_unet"])
+    with pytest.raises(ChromaFillError, match="decoder_channels"):
+        load_config("configs/smoke.yaml", SMOKE_SMP + ["model.generator.decoder_channels=[16,8]"])
+    assert load_config("configs/pretrained.yaml").model.generator.type == "smp_unet"
+
+
+# -- the stem, the head, sizes ----------------------------------------------------------------------
+
+
+def test_stem_gray_weights_sum_rgb_and_mask_weights_start_at_zero(packaged: nn.Module) -> None:
+    rgb = pretrained_weights.packaged_state_dict()["conv_stem.weight"]
+    stem = packaged.net.encoder.model.conv_stem
+    assert torch.allclose(stem.weight[:, 0], rgb.sum(dim=1))
+    assert torch.equal(stem.weight[:, 1], torch.zeros_like(stem.weight[:, 1]))
+    rgb_stem = copy.deepcopy(stem)
+    rgb_stem.weight = nn.Parameter(rgb)
+    rgb_stem.in_channels = 3
+    gray = torch.rand(1, 1, 32, 40) * 2 - 1  # as normalised for the Lite0
+    with torch.no_grad():
+        ours = stem(torch.cat([gray, torch.zeros_like(gray)], dim=1))
+        theirs = rgb_stem(gray.expand(1, 3, 32, 40))
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", ["unet", "unetplusplus"])
+def test_any_size_and_exact_luminance_outside_the_hole(decoder: str) -> None:
+    net = build_generator(model_config(decoder=decoder, encoder_weights="none")).eval()
+    gray, mask = inputs(70, 90)
+    with torch.no_grad():
+        rgb = net(gray, mask)
+    assert rgb.shape == (2, 3, 70, 90)
+    outside = (mask == 0).expand(2, 1, 70, 90)
+    y = luma(rgb)
+    inside_range = (rgb > 0).all(dim=1, keepdim=True) & (rgb < 1).all(dim=1, keepdim=True)  # not clamped
+    keep = outside & inside_range
+    assert keep.float().mean() > 0.5
+    assert torch.allclose(y[keep], gray[keep], atol=1e-5)
+
+
+def test_channels_last_and_bf16_forward_backward(packaged: nn.Module) -> None:
+    net = copy.deepcopy(packaged).train().to(memory_format=torch.channels_last)
+    gray, mask = inputs(64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(gray.contiguous(memory_format=torch.channels_last), mask.contiguous(memory_format=torch.channels_last))
+    out.float().mean().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert net.net.encoder.model.conv_stem.weight.grad.abs().sum() > 0
+
+
+# -- fine-tuning controls ------------------------------------------------------------------------
+
+
+def encoder_norms(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.net.encoder.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def test_freeze_bn_keeps_encoder_statistics_in_training() -> None:
+    net = build_generator(model_config(encoder_weights="none", encoder_freeze_bn=True)).train()
+    assert net.training and not any(m.training for m in encoder_norms(net))
+    decoder_norm = next(m for m in net.net.decoder.modules() if isinstance(m, nn.BatchNorm2d))
+    assert decoder_norm.training
+    before = encoder_norms(net)[0].running_mean.clone()
+    net(*inputs())
+    assert torch.equal(encoder_norms(net)[0].running_mean, before)
+
+
+def test_frozen_epochs_freeze_then_release_the_encoder() -> None:
+    net = build_generator(model_config(encoder_weights="none", encoder_frozen_epochs=2)).train()
+    for epoch, frozen in ((0, True), (1, True), (2, False), (5, False)):
+        net.start_epoch(epoch)
+        net.train()
+        assert all(p.requires_grad != frozen for p in net.encoder_parameters())
+        assert all(m.training != frozen for m in encoder_norms(net))
+        assert all(p.requires_grad for p in net.net.decoder.parameters())
+    net.start_epoch(0)
+    net(*inputs()).mean().backward()
+    assert all(p.grad is None for p in net.encoder_parameters())
+    assert any(p.grad is not None for p in net.net.decoder.parameters())
+
+
+# -- the trainer ---------------------------------------------------------------------------------
+
+
+def batch(size: int = 64) -> dict[str, torch.Tensor]:
+    gray, mask = inputs(size, size)
+    return {"input": gray, "mask": mask, "target": torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(2))}
+
+
+def test_trainer_param_groups_step_and_resume() -> None:
+    config = load_config("configs/smoke.yaml", SMOKE_SMP + [
+        "model.generator.encoder_lr_multiplier=0.25", "model.generator.encoder_frozen_epochs=1", "train.ema.enabled=true"])
+    trainer = GANTrainer(config, torch.device("cpu"))
+    lr = config.train.optim.lr_g
+    assert [g["lr"] for g in trainer.opt_g.param_groups] == [lr, lr * 0.25]
+    encoder = {id(p) for p in trainer.generator.encoder_parameters()}
+    assert {id(p) for p in trainer.opt_g.param_groups[1]["params"]} == encoder
+    trainer.on_epoch_start(0)
+    frozen = {k: v.clone() for k, v in trainer.generator.net.encoder.state_dict().items()}
+    assert trainer.train_step(batch()).finite
+    assert all(torch.equal(v, trainer.generator.net.encoder.state_dict()[k]) for k, v in frozen.items())
+    trainer.on_epoch_start(1)
+    assert trainer.train_step(batch()).finite
+    moved = trainer.generator.net.encoder.model.conv_stem.weight
+    assert not torch.equal(moved, frozen["model.conv_stem.weight"])
+
+    state = copy.deepcopy(trainer.state_dict())
+    resumed = GANTrainer(config, torch.device("cpu"))
+    resumed.load_state_dict(state)
+    resumed.on_epoch_start(1)
+    for a, b in zip(trainer.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [g["lr"] for g in resumed.opt_g.param_groups] == [lr, lr * 0.25]
+    assert resumed.train_step(batch()).finite
+    assert trainer.inference_generator() is trainer.ema.module
+
+
+# -- inference ---------------------------------------------------------------------------------
+
+
+def test_fold_batchnorm_parity_and_nothing_left(packaged: nn.Module) -> None:
+    original = trained_looking(copy.deepcopy(packaged)).eval()
+    norms = sum(isinstance(m, nn.BatchNorm2d) for m in original.modules())
+    folded = copy.deepcopy(original)
+    assert fold_batchnorm(folded) == norms > 0
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    gray, mask = inputs(48, 72)
+    with torch.no_grad():
+        expected, got = original(gray, mask), folded(gray, mask)
+    assert torch.allclose(expected, got, atol=1e-5), float((expected - got).abs().max())
+
+
+def test_meta_build_reads_no_weights(monkeypatch) -> None:
+    """Inference builds on the meta device and loads the checkpoint: no download, no file read."""
+    monkeypatch.setattr(pretrained_weights, "source_state_dict", lambda *a: pytest.fail("weights read"))
+    with torch.device("meta"):
+        net = build_generator(model_config(encoder="resnet18", encoder_weights="hub"))
+    assert net.net.encoder.model.conv1.weight.is_meta
