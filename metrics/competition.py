@@ -30,7 +30,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from skimage.metrics import structural_similarity
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from utils.color import pil_luma
 
@@ -76,11 +76,10 @@ def hist_term(gt: np.ndarray, pred: np.ndarray) -> float:
 
 
 def psnr(gt: np.ndarray, pred: np.ndarray) -> float:
-    """PSNR in dB over all pixels and channels, for 8-bit data, capped at 100 dB."""
-    mse = float(np.mean((gt.astype(np.float64) - pred.astype(np.float64)) ** 2))
-    if mse == 0:
-        return PSNR_CAP_DB
-    return min(PSNR_CAP_DB, 10.0 * math.log10(255.0**2 / mse))
+    """skimage's PSNR in dB over all given pixels and channels, for 8-bit data, capped at 100 dB."""
+    if np.array_equal(gt, pred):
+        return PSNR_CAP_DB  # skimage divides by a zero error here
+    return min(PSNR_CAP_DB, float(peak_signal_noise_ratio(gt, pred, data_range=255)))
 
 
 def combine(ssim_full: float, ssim_lost: float, hist: float) -> float:
