@@ -55,6 +55,7 @@ class PretrainedUNetGenerator(nn.Module):
         self.encoder_frozen_epochs = encoder_frozen_epochs
         self.encoder_freeze_bn = encoder_freeze_bn
         self.encoder_frozen = False
+        self.size_multiple = 2**ENCODER_DEPTH  # what inputs are padded to (export.py reads it too)
         self.net = DECODERS[decoder](
             encoder_name=f"tu-{encoder}", encoder_weights=None, encoder_depth=ENCODER_DEPTH,
             decoder_channels=tuple(decoder_channels), in_channels=2 if mask_channel else 1, classes=3)
@@ -135,7 +136,7 @@ class PretrainedUNetGenerator(nn.Module):
         x = (gray - self.input_mean) / self.input_std
         if self.mask_channel:
             x = torch.cat([x, mask * 2 - 1], dim=1)
-        raw = padded(self.net, x, 2**ENCODER_DEPTH, self.pad_mode)
+        raw = padded(self.net, x, self.size_multiple, self.pad_mode)
         return finish(raw, gray, mask, self.head, self.gray_snap, self.training)
 
 

@@ -239,8 +239,9 @@ def test_registry_checks_the_keyword_arguments(monkeypatch):
             super().__init__()
 
     monkeypatch.setitem(registry._REGISTRY["generator"], "only_depth", OnlyDepth)
+    model_cfg(generator={"type": "only_depth"})  # options of other types at their defaults are not passed
     with pytest.raises(ConfigError) as err:
-        model_cfg(generator={"type": "only_depth"})
+        model_cfg(generator={"type": "only_depth", "base_channels": 32})
     assert err.value.key == "model.generator.base_channels"
     assert "only_depth" in str(err.value)
     cfg = ModelConfig()
