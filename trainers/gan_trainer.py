@@ -60,7 +60,9 @@ class GANTrainer:
         mask_net = build_mask_net(config.model)
         self.mask_net = self._prepare(mask_net) if mask_net is not None else None
         self.ema = self._build_ema()
-        g_params = list(self.generator.parameters()) + (list(self.mask_net.parameters()) if self.mask_net else [])
+        g_params = generator_param_groups(unwrap(self.generator), train.optim.lr_g)
+        if self.mask_net is not None:
+            g_params.append({"params": list(self.mask_net.parameters())})
         self.opt_g = self._adam(g_params, train.optim.lr_g)
         self.opt_d = self._adam(self.discriminator.parameters(), train.optim.lr_d) if self.discriminator else None
         self.sched_g = build_scheduler(self.opt_g, train)
@@ -254,6 +256,13 @@ class GANTrainer:
             self.ema.module.load_state_dict(unwrap(self.generator).state_dict())
         return loaded
 
+    def on_epoch_start(self, epoch: int) -> None:
+        """Before the epoch that follows `epoch` completed ones (also right after a resume): a
+        pretrained generator freezes or unfreezes its encoder (model.generator.encoder_frozen_epochs)."""
+        start_epoch = getattr(unwrap(self.generator), "start_epoch", None)
+        if callable(start_epoch):
+            start_epoch(epoch)
+
     def learning_rates(self) -> dict[str, float]:
         rates = {"lr/g": self.opt_g.param_groups[0]["lr"]}
         if self.opt_d is not None:
@@ -279,6 +288,13 @@ def gradient_norm(params: list[nn.Parameter], clip: float) -> torch.Tensor:
     if total_norm is None:
         return torch.nn.utils.clip_grad_norm_(params, math.inf, foreach=True)
     return total_norm([p.grad for p in params], foreach=True)
+
+
+def generator_param_groups(generator: nn.Module, lr: float) -> list[dict[str, Any]]:
+    """Adam parameter groups of the generator: its own `optimizer_groups` (a pretrained encoder at
+    its own learning rate) when it has them, else one group at `lr`."""
+    groups = getattr(generator, "optimizer_groups", None)
+    return groups(lr) if callable(groups) else [{"params": list(generator.parameters()), "lr": lr}]
 
 
 def mask_net_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
