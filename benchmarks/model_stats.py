@@ -18,7 +18,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.build import build_discriminator, build_generator, build_mask_net  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
+from models.config import GeneratorConfig, ModelConfig  # noqa: E402
+from trainers.config import load_config  # noqa: E402
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "configs" / "pretrained.yaml"
 
 
 def count_flops(net: nn.Module, *inputs: torch.Tensor) -> int:
@@ -30,8 +33,14 @@ def count_flops(net: nn.Module, *inputs: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
+def smp_config() -> ModelConfig:
+    cfg = ModelConfig()
+    cfg.generator = GeneratorConfig(type="smp_unet", encoder_weights="none")  # weights do not change the counts
+    return cfg
+
+
 def stats(size: int) -> list[tuple[str, int, int]]:
-    """(name, parameters, forward FLOPs) for the default generator, discriminator and mask net."""
+    """(name, parameters, forward FLOPs) for the default networks and the smp_unet generators."""
     cfg = ModelConfig()
     cfg.mask_net.enabled = True
     gray = torch.rand(1, 1, size, size)
@@ -41,6 +50,8 @@ def stats(size: int) -> list[tuple[str, int, int]]:
         ("generator (unet, default)", build_generator(cfg), (gray, mask)),
         ("discriminator (patchgan, default)", build_discriminator(cfg), (gray, rgb)),
         ("mask net (unet, when enabled)", build_mask_net(cfg), (gray,)),
+        ("generator (smp_unet, Lite0 + U-Net, default)", build_generator(smp_config()), (gray, mask)),
+        ("generator (smp_unet, configs/pretrained.yaml)", build_generator(load_config(PRETRAINED).model), (gray, mask)),
     ]
     return [(name, sum(p.numel() for p in net.parameters()), count_flops(net, *x)) for name, net, x in nets]
 
