@@ -266,3 +266,15 @@ def test_meta_build_reads_no_weights(monkeypatch) -> None:
     with torch.device("meta"):
         net = build_generator(model_config(encoder="resnet18", encoder_weights="hub"))
     assert net.net.encoder.model.conv1.weight.is_meta
+
+
+def test_prepared_for_inference_predicts_as_eval_mode_with_tta(packaged: nn.Module) -> None:
+    from trainers.inference import prepare_for_inference
+    from trainers.predict import generate
+
+    original = trained_looking(copy.deepcopy(packaged)).eval()
+    prepared = prepare_for_inference(copy.deepcopy(original), torch.device("cpu"))
+    gray, mask = inputs(40, 56)
+    expected = generate(original, gray, mask, tta=True)
+    got = generate(prepared, gray.contiguous(memory_format=torch.channels_last), mask, tta=True)
+    assert torch.allclose(expected, got, atol=1e-4), float((expected - got).abs().max())
