@@ -61,8 +61,8 @@ class GANTrainer:
         self.mask_net = self._prepare(mask_net) if mask_net is not None else None
         self.ema = self._build_ema()
         g_params = generator_param_groups(unwrap(self.generator), train.optim.lr_g)
-        if self.mask_net is not None:
-            g_params.append({"params": list(self.mask_net.parameters())})
+        if self.mask_net is not None:  # in the first group: checkpoints keep their one-group optimizer state
+            g_params[0]["params"] = list(g_params[0]["params"]) + list(self.mask_net.parameters())
         self.opt_g = self._adam(g_params, train.optim.lr_g)
         self.opt_d = self._adam(self.discriminator.parameters(), train.optim.lr_d) if self.discriminator else None
         self.sched_g = build_scheduler(self.opt_g, train)
