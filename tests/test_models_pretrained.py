@@ -278,3 +278,18 @@ def test_prepared_for_inference_predicts_as_eval_mode_with_tta(packaged: nn.Modu
     expected = generate(original, gray, mask, tta=True)
     got = generate(prepared, gray.contiguous(memory_format=torch.channels_last), mask, tta=True)
     assert torch.allclose(expected, got, atol=1e-4), float((expected - got).abs().max())
+
+
+def test_one_epoch_run_end_to_end(tmp_path) -> None:
+    """The whole loop (validation, test predictions, checkpoints, best.pt) with the smp_unet generator."""
+    from tests.dacon_fixture import make_dacon_root
+    from trainers.checkpoint import load_checkpoint
+    from trainers.loop import run_training
+
+    root = make_dacon_root(tmp_path / "dacon")
+    config = load_config("configs/smoke.yaml", SMOKE_SMP + [f"data.root={root}", f"experiment.output_dir={tmp_path / 'runs'}",
+                                                           "model.generator.encoder_frozen_epochs=1"])
+    assert run_training(config) == 0
+    state = load_checkpoint(config.experiment.run_dir / "last.pt")
+    assert len(state["trainer"]["opt_g"]["param_groups"]) == 2
+    assert (config.experiment.run_dir / "best.pt").is_file()
