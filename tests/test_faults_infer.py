@@ -139,3 +139,48 @@ def test_skip_bad_predicts_the_rest(checkpoint: Path, tmp_path: Path, monkeypatc
     assert run_script("infer", args, monkeypatch, capsys).returncode == 0
     assert "skipping" in caplog.text and "bad.png" in caplog.text
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+
+
+class _DiskFullHalfway:
+    """A file object whose write stores the first half of the data, then fails as a full disk does."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def write(self, data) -> int:
+        self.handle.write(bytes(data)[: len(data) // 2])
+        self.handle.flush()
+        raise OSError(28, "No space left on device")
+
+    def __getattr__(self, name: str):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.close()
+
+
+@pytest.mark.parametrize("target", ["prediction", "mask"])
+def test_a_full_disk_mid_write_leaves_no_truncated_file(checkpoint: Path, tmp_path: Path, target: str,
+                                                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A write that dies halfway leaves the old prediction/mask intact (or none), and no temporary file."""
+    import os
+
+    import utils.atomic
+
+    inputs, out, masks = tmp_path / "in", tmp_path / "out", tmp_path / "masks"
+    inputs.mkdir()
+    cv2.imwrite(str(inputs / "a.png"), damaged(40, 48))
+    folder = out if target == "prediction" else masks
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"the previous file")
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(utils.atomic.os, "fdopen", lambda fd, mode: _DiskFullHalfway(real_fdopen(fd, mode)))
+    args = ["--checkpoint", str(checkpoint), "--input", str(inputs), "--output", str(out), "--device", "cpu"]
+    args += ["--save-masks", str(masks)] if target == "mask" else []
+    line = assert_one_error_line(run_script("infer", args, monkeypatch, capsys))
+    assert line.startswith(f"error: {folder / 'a.png'}: could not write the image (No space left on device)"), line
+    assert (folder / "a.png").read_bytes() == b"the previous file"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"]

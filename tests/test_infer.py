@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from data.inference_set import InferenceDataset
 from tests.dacon_fixture import make_dacon_root
-from trainers.config import load_config
+from utils.color import pil_luma
+from tests.test_export import SIZES, random_checkpoint, write_inputs
+from trainers.config import config_from_dict, load_config
 from trainers.inference import InferenceOptions, load_generator, run_inference
 from trainers.loop import run_training
 
@@ -62,14 +65,77 @@ def test_predicts_every_size_and_zips_flat(checkpoint: Path, inputs: Path, tmp_p
         assert mask[h // 4 + 2, w // 4 + 2] == 255 and mask[0, 0] == 0
 
 
-def test_tta_and_amp_options_run_and_stay_close(checkpoint: Path, inputs: Path, tmp_path: Path) -> None:
-    plain = tmp_path / "plain"
-    fancy = tmp_path / "fancy"
-    run_inference(InferenceOptions(checkpoint=checkpoint, input=inputs, output=plain))
-    run_inference(InferenceOptions(checkpoint=checkpoint, input=inputs, output=fancy, tta=True, amp=True, use_ema=False))
-    a = cv2.imread(str(plain / "b.png")).astype(int)
-    b = cv2.imread(str(fancy / "b.png")).astype(int)
-    assert a.shape == b.shape and np.abs(a - b).mean() < 40
+@pytest.fixture(scope="module")
+def shifted_ema(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(checkpoint with random far-from-gray weights whose EMA copy differs from the raw ones, inputs)."""
+    folder = tmp_path_factory.mktemp("shifted")
+    return random_checkpoint(folder / "best.pt", [], ema_shift=0.05), write_inputs(folder / "in")
+
+
+def direct_predictions(checkpoint: Path, inputs: Path, use_ema: bool, flip: bool = False) -> dict[str, np.ndarray]:
+    """Float RGB (HxWx3 in [0, 1]) of a plain eval-mode generator built from the checkpoint's raw or EMA
+    weights (no folding, no pipeline), on the inputs as the dataset prepares them; `flip` mirrors the
+    input and the output back."""
+    from models.build import build_generator
+    from trainers.checkpoint import generator_weights, load_checkpoint
+
+    loaded = load_checkpoint(checkpoint, "cpu")
+    config = config_from_dict(loaded["config"])
+    generator = build_generator(config.model)
+    generator.load_state_dict(generator_weights(loaded, use_ema)[0])
+    generator.eval()
+    dataset = InferenceDataset(inputs, prefill=config.data.prefill)
+    out = {}
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            item = dataset[i]
+            gray, mask = item["input"][None], item["mask"][None]
+            if flip:
+                gray, mask = gray.flip(-1), mask.flip(-1)
+            rgb = generator(gray, mask)
+            out[item["name"]] = (rgb.flip(-1) if flip else rgb)[0].permute(1, 2, 0).numpy()
+    return out
+
+
+def to_levels(rgb: np.ndarray) -> np.ndarray:
+    return np.round(rgb * 255).astype(int)
+
+
+def read_rgb_levels(folder: Path) -> dict[str, np.ndarray]:
+    return {name: cv2.cvtColor(cv2.imread(str(folder / name)), cv2.COLOR_BGR2RGB).astype(int) for name in SIZES}
+
+
+def test_ema_and_raw_weights_predict_as_their_own_weight_sets(shifted_ema: tuple[Path, Path], tmp_path: Path) -> None:
+    checkpoint, inputs = shifted_ema
+    for use_ema in (True, False):
+        out = tmp_path / str(use_ema)
+        run_inference(InferenceOptions(checkpoint=checkpoint, input=inputs, output=out, device="cpu", use_ema=use_ema))
+        got, own = read_rgb_levels(out), direct_predictions(checkpoint, inputs, use_ema)
+        other = direct_predictions(checkpoint, inputs, not use_ema)
+        for name in SIZES:
+            assert np.abs(got[name] - to_levels(own[name])).max() <= 1, (use_ema, name)
+            assert np.abs(got[name] - to_levels(other[name])).mean() > 10, (use_ema, name)  # the sets really differ
+
+
+def test_tta_is_the_mean_with_the_mirrored_prediction(shifted_ema: tuple[Path, Path], tmp_path: Path) -> None:
+    checkpoint, inputs = shifted_ema
+    run_inference(InferenceOptions(checkpoint=checkpoint, input=inputs, output=tmp_path / "tta", device="cpu", tta=True))
+    got = read_rgb_levels(tmp_path / "tta")
+    plain, mirrored = direct_predictions(checkpoint, inputs, True), direct_predictions(checkpoint, inputs, True, flip=True)
+    for name in SIZES:
+        assert np.abs(got[name] - to_levels((plain[name] + mirrored[name]) / 2)).max() <= 1, name
+        assert np.abs(got[name] - to_levels(plain[name])).mean() > 5, name  # the mirrored half really changes the output
+
+
+def test_amp_stays_close_to_fp32_with_the_same_weights(shifted_ema: tuple[Path, Path], tmp_path: Path) -> None:
+    checkpoint, inputs = shifted_ema
+    run_inference(InferenceOptions(checkpoint=checkpoint, input=inputs, output=tmp_path / "amp", device="cpu", amp=True))
+    got = read_rgb_levels(tmp_path / "amp")
+    fp32, raw = direct_predictions(checkpoint, inputs, True), direct_predictions(checkpoint, inputs, False)
+    for name in SIZES:
+        diff = np.abs(got[name] - to_levels(fp32[name]))
+        assert diff.mean() < 1 and np.percentile(diff, 99) <= 2, name  # bf16 rounding, not another model
+        assert np.abs(got[name] - to_levels(raw[name])).mean() > 10, name
 
 
 def test_ema_weights_are_used_unless_disabled(checkpoint: Path) -> None:
@@ -126,3 +192,79 @@ def test_foreign_torch_file_is_not_ours(tmp_path: Path, inputs: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: {foreign}: not a ChromaFill checkpoint (no 'chromafill-checkpoint' marker)"
+
+
+def mask_net_checkpoint(path: Path) -> Path:
+    """A checkpoint whose mask net says "all lost" everywhere (last convolution: zero weights, bias +10)."""
+    from models.build import build_mask_net
+    from trainers.checkpoint import load_checkpoint, save_checkpoint
+
+    random_checkpoint(path, ["model.mask_net.enabled=true", "model.mask_net.depth=3", "model.mask_net.base_channels=4"])
+    payload = load_checkpoint(path, "cpu")
+    net = build_mask_net(config_from_dict(payload["config"]).model)
+    last = [m for m in net.net.ups[0].modules() if isinstance(m, torch.nn.Conv2d)][-1]  # the output layer
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.constant_(last.bias, 10.0)
+    payload["trainer"]["mask_net"] = net.state_dict()
+    save_checkpoint(path, payload)
+    return path
+
+
+def holeless_and_holed_inputs(folder: Path) -> Path:
+    """no_hole.png: smooth noise, no constant-fill area; hole.png: a constant-filled rectangle."""
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for name in ("no_hole.png", "hole.png"):
+        gray = pil_luma(cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (0, 0), 2))
+        if name == "hole.png":
+            gray[10:30, 20:44] = 33
+        cv2.imwrite(str(folder / name), gray)
+    return folder
+
+
+@pytest.mark.parametrize("source", ["auto", "detector", "mask_net"])
+def test_mask_source_picks_the_detector_or_the_mask_net(source: str, tmp_path: Path) -> None:
+    checkpoint = mask_net_checkpoint(tmp_path / "best.pt")
+    inputs = holeless_and_holed_inputs(tmp_path / "in")
+    run_inference(InferenceOptions(checkpoint=checkpoint, input=inputs, output=tmp_path / "out", device="cpu",
+                                   mask_source=source, save_masks=tmp_path / "masks"))
+    masks = {n: cv2.imread(str(tmp_path / "masks" / n), cv2.IMREAD_UNCHANGED) > 127 for n in ("no_hole.png", "hole.png")}
+    detected = np.zeros((48, 64), bool)
+    detected[10:30, 20:44] = True
+    if source == "mask_net":
+        assert masks["no_hole.png"].all() and masks["hole.png"].all()
+    else:
+        assert np.array_equal(masks["hole.png"], detected)  # the detector found it: the mask net is not asked
+        assert masks["no_hole.png"].all() == (source == "auto") and masks["no_hole.png"].any() == (source == "auto")
+
+
+def test_mask_net_source_without_a_mask_net_is_one_line(shifted_ema: tuple[Path, Path], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from tests.fault_helpers import assert_one_error_line, run_script
+
+    checkpoint, inputs = shifted_ema
+    args = ["--checkpoint", str(checkpoint), "--input", str(inputs), "--output", str(tmp_path / "o"), "--mask-source", "mask_net"]
+    line = assert_one_error_line(run_script("infer", args, monkeypatch, capsys))
+    assert line == (f"error: {checkpoint}: --mask-source mask_net: this model has no learned mask net "
+                    "(trained with model.mask_net.enabled=false, or an ONNX export); use detector or auto")
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_test_split_prediction_uses_the_mask_source(tmp_path: Path) -> None:
+    """The trainer's call (trainers.predict.predict_split) makes the same choice as infer.py and restores train mode."""
+    from trainers.inference import load_inference_model
+    from trainers.predict import predict_split
+
+    model = load_inference_model(mask_net_checkpoint(tmp_path / "best.pt"), torch.device("cpu"))
+    model.mask_net.train()
+    dataset = InferenceDataset(holeless_and_holed_inputs(tmp_path / "in"))
+    run_inference(InferenceOptions(checkpoint=tmp_path / "best.pt", input=tmp_path / "in", output=tmp_path / "infer", device="cpu"))
+    names = predict_split(model.generator, model.mask_net, dataset, tmp_path / "split", torch.device("cpu"), mask_source="auto")
+    assert sorted(names) == ["hole.png", "no_hole.png"] and model.mask_net.training
+    for name in names:  # within fp32 rounding: infer.py batched the two images, the split predicts one by one
+        split, infer = (cv2.imread(str(tmp_path / d / name)).astype(int) for d in ("split", "infer"))
+        assert np.abs(split - infer).max() <= 1, name
+    detector_only = predict_split(model.generator, None, dataset, tmp_path / "det", torch.device("cpu"), mask_source="auto")
+    assert detector_only == names
+    no_hole = (cv2.imread(str(tmp_path / d / "no_hole.png")).astype(int) for d in ("det", "split"))
+    assert np.abs(next(no_hole) - next(no_hole)).mean() > 5  # without a mask net nothing is lost there
