@@ -47,6 +47,7 @@ from data.sources import photo_items  # noqa: E402
 from metrics.competition import mean_scores, score_image  # noqa: E402
 from metrics.torch_score import to_uint8  # noqa: E402
 from trainers.inference import inference_autocast, load_generator  # noqa: E402
+from utils.atomic import atomic_write_bytes  # noqa: E402
 from trainers.predict import generate  # noqa: E402
 from utils.errors import ChromaFillError  # noqa: E402
 from utils.runtime import pick_device  # noqa: E402
@@ -213,7 +214,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(photos)} photos, damage seed {args.seed}, filled region: {hole}", file=sys.stderr)
     print(format_table(results, args.markdown))
     if args.json:
-        args.json.write_text(json.dumps({"photos": len(photos), "seed": args.seed, "hole": hole, "results": results}, indent=1))
+        atomic_write_bytes(args.json, json.dumps({"photos": len(photos), "seed": args.seed, "hole": hole, "results": results},
+                                                 indent=1).encode())
     if args.grid and first_preds is not None:
         write_png(args.grid, restoration_grid(photos, first_preds, args.grid_count, args.grid_height))
     return 0

@@ -24,6 +24,7 @@ import numpy as np
 from data.config import DamageConfig
 from data.damage import synthesize_damage
 from data.io import write_rgb_png
+from utils.atomic import atomic_write_bytes
 from utils.errors import ChromaFillError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def ensure_samples(root: Path, damage: DamageConfig) -> tuple[Path, Path]:
             "data.format=samples: this scikit-image install lacks the bundled sample photos "
             f"(need some of {', '.join(TRAIN_PHOTOS)} and of {', '.join(TEST_PHOTOS)}); reinstall scikit-image"
         )
-    marker.write_text(json.dumps(written, indent=1) + "\n")  # last: a half-written folder is redone
+    atomic_write_bytes(marker, (json.dumps(written, indent=1) + "\n").encode())  # last: a half-written folder is redone
     return photos, test_input
 
 
