@@ -8,7 +8,8 @@
 2. Forward passes of one batch, prepared as infer.py prepares them (`prepare_for_inference`:
    eval mode, BatchNorm folded, channels_last, bf16 weights for --amp; the same
    `trainers.predict.generate`), fp32 and bf16 autocast, with and without the flip
-   TTA, interleaved repetitions (median and best): images/s and the GFLOP/s achieved, from the FLOPs
+   TTA, and the generator exported as export.py does run by onnxruntime (fp32, ORT_ENABLE_ALL
+   graph optimisations, CPU; "ORT fp32"), interleaved repetitions (median and best): images/s and the GFLOP/s achieved, from the FLOPs
    torch.utils.flop_counter counts for that forward.
 3. The exact competition score of fp32 and bf16 predictions of the same generator (randomly
    initialised with seed 0, or --checkpoint's) on generated DACON-style images (true masks), and
@@ -98,6 +99,27 @@ def prepared(generator: nn.Module, device: torch.device) -> dict[bool, nn.Module
     return {amp: prepare_for_inference(copy.deepcopy(generator), device, amp) for amp in (False, True)}
 
 
+def onnx_generator(generator: nn.Module, size: int) -> nn.Module:
+    """`generator` exported as export.py exports it (fp32, BatchNorm folded), run by onnxruntime
+    with ORT_ENABLE_ALL graph optimisations on the CPU, behind the torch call interface."""
+    import io
+
+    import onnxruntime as ort
+
+    from trainers.onnx_export import DEFAULT_OPSET, size_multiple
+    from trainers.onnx_model import INPUTS, OUTPUT, OnnxGenerator
+
+    net = prepare_for_inference(copy.deepcopy(generator), torch.device("cpu")).to(memory_format=torch.contiguous_format)
+    buffer, example = io.BytesIO(), (torch.rand(1, 1, size, size), torch.zeros(1, 1, size, size))
+    axes = {name: {0: "batch", 2: "height", 3: "width"} for name in (*INPUTS, OUTPUT)}
+    torch.onnx.export(net, example, buffer, dynamo=False, opset_version=DEFAULT_OPSET, input_names=list(INPUTS),
+                      output_names=[OUTPUT], dynamic_axes=axes)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    return OnnxGenerator(session, size_multiple(net), getattr(net, "pad_mode", "reflect"))
+
+
 def speed(args: argparse.Namespace, generator: nn.Module, device: torch.device) -> None:
     grays, _, masks = make_images(args.batch, args.size)
     gray, mask = as_batch(grays, masks, device)
@@ -112,6 +134,12 @@ def speed(args: argparse.Namespace, generator: nn.Module, device: torch.device) 
                 with autocast(device, amp)():
                     generate(nets[amp], gray, mask, tta)
             runs[name] = run
+    ort_net = onnx_generator(generator, args.size)
+    flops["ORT fp32"] = flops["fp32"]  # the same graph
+
+    def run_ort() -> None:
+        generate(ort_net, gray.cpu(), mask.cpu())
+    runs["ORT fp32"] = run_ort
     for run in runs.values():
         run()  # warm-up: oneDNN primitives, bf16 weight reorders
     times = interleaved_times(runs, args.reps, device)
