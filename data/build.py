@@ -3,9 +3,9 @@
 Everything that can be wrong with the data is found here, before a model is built: unreadable or
 missing files, size mismatches, bad CSVs, images smaller than the crop.
 
-Validation images are whole images (no random crop, no flip). With `data.val_size` they are
-centre-cropped to that square (padded when `data.pad_if_smaller`) so that photo folders of mixed
-sizes can be batched; DACON images are all 512x512 and need no val_size.
+Validation images are whole images (no random crop, no flip), scored at their own size (the
+trainer batches equal sizes together, so photo folders of mixed sizes work as they are). With
+`data.val_size` they are centre-cropped to that square instead (padded when `data.pad_if_smaller`).
 The group-split cache lives in `data.cache_dir`, or `<root>/.chromafill_cache/` by default.
 """
 
@@ -22,7 +22,7 @@ from data.config import DataConfig
 from data.datasets import PairDataset, PairOptions
 from data.grouping import image_groups
 from data.inference_set import InferenceDataset
-from data.loader import build_loader  # noqa: F401  (re-exported: the trainer imports both from here)
+from data.loader import build_loader, build_whole_image_loader  # noqa: F401  (re-exported for the trainer)
 from data.sources import PairItem, dacon_train_items, photo_items
 from data.skimage_samples import ensure_samples
 from data.splits import split_indices
@@ -83,7 +83,6 @@ def _splits(cfg: DataConfig, seed: int, root: Path, items: list[PairItem], test:
     train_items, val_items = [items[i] for i in train_idx], [items[i] for i in val_idx]
     _check_sizes(train_items, "data.crop_size", cfg.crop_size, cfg.pad_if_smaller)
     _check_sizes(val_items, "data.val_size", cfg.val_size, cfg.pad_if_smaller)
-    _warn_mixed_sizes(val_items, cfg)
     train = PairDataset(train_items, options, seed, train=True)
     val = PairDataset(val_items, options, seed, train=False) if val_items else None
     log.info("data: %d training, %d validation, %d test images", len(train), len(val_items), len(test) if test else 0)
@@ -107,15 +106,4 @@ def _check_sizes(items: list[PairItem], key: str, size: int | None, pad: bool) -
             raise ChromaFillError(too_small_message(str(item.target), item.height, item.width, size, key))
 
 
-def _warn_mixed_sizes(items: list[PairItem], cfg: DataConfig) -> None:
-    sizes = {(item.height, item.width) for item in items}
-    if cfg.val_size is None and len(sizes) > 1:
-        log.warning(
-            "validation images have %d different sizes; they cannot be batched together: set data.val_size "
-            "(e.g. %d) or validate with batch size 1",
-            len(sizes),
-            min(min(s) for s in sizes),
-        )
-
-
-__all__ = ["DataSplits", "build_datasets", "build_loader"]
+__all__ = ["DataSplits", "build_datasets", "build_loader", "build_whole_image_loader"]

@@ -111,8 +111,8 @@ class DataConfig:
     )
     val_size: int | None = param(
         None,
-        "centre-crop validation images to this square size so images of mixed sizes can be batched "
-        "(null = full images; fine for dacon, where all images are 512x512)",
+        "centre-crop validation images to this square size (null = every image whole, at its own size; "
+        "images of equal size are batched together, so folders of mixed sizes need no val_size)",
         ge=8,
     )
     test_dir: str = param("", "photos format: optional folder of damaged gray test images to predict (empty = no test split; the samples format has its own)")

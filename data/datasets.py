@@ -87,6 +87,15 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def sample_size(self, index: int) -> tuple[int, int]:
+        """(H, W) of sample `index` without reading it, so validation can batch equal sizes."""
+        if self.train:
+            return self.options.crop_size, self.options.crop_size
+        if self.options.val_size is not None:
+            return self.options.val_size, self.options.val_size
+        item = self.items[index]
+        return item.height, item.width
+
     def __getitem__(self, key: Key) -> dict:
         epoch, index = split_key(key)
         item = self.items[index]

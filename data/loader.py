@@ -11,13 +11,14 @@ caller's, or by default a `ResumableSampler` of the dataset seeded by (seed, epo
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from data.sampler import ResumableSampler
+from data.size_batches import same_size_batches
 
 
 class EpochSampler(Sampler):
@@ -81,3 +82,10 @@ def build_loader(
         generator=torch.Generator().manual_seed(seed),
         prefetch_factor=4 if num_workers > 0 else None,
     )
+
+
+def build_whole_image_loader(dataset: Dataset, batch_size: int, sizes: Sequence[tuple[int, int]]) -> DataLoader:
+    """Dataset order, batched by equal image size (`sizes[i]` is the (H, W) of item i), in the
+    main process: validation reads few images, and worker start-up would cost more than it saves."""
+    return DataLoader(dataset, batch_sampler=same_size_batches(sizes, batch_size), num_workers=0,
+                      pin_memory=torch.cuda.is_available())

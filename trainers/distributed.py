@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.distributed as dist
@@ -40,24 +42,61 @@ def shutdown_distributed(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
-def mean_across_ranks(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """The mean of a tensor over all ranks (identity without torchrun)."""
-    if not info.enabled:
-        return value
-    value = value.detach().clone()
-    dist.all_reduce(value, op=dist.ReduceOp.SUM)
-    return value / info.world_size
-
-
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
 
 
-def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """True on every rank when `flag` is true on any rank (so all ranks stop together)."""
+def all_ranks(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank only when `flag` is true on every rank.
+
+    Used before a backward pass: a rank that skipped a step while the others ran backward would
+    leave them waiting for its gradient buckets forever.
+    """
     if not info.enabled:
         return flag
     value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item() > 0)
+
+
+def stop_decisions(signal_requested: bool, main_out_of_time: bool, info: DistInfo,
+                   device: torch.device) -> tuple[bool, bool]:
+    """(stop for a signal, stop for the time budget), the same on every rank, in one collective.
+
+    A signal on any rank stops all of them; the time budget is rank 0's clock alone, since the
+    ranks' clocks read slightly differently and one rank stopping early would hang the rest.
+    """
+    if not info.enabled:
+        return signal_requested, main_out_of_time
+    value = torch.tensor([1.0 if signal_requested else 0.0, 1.0 if (info.is_main and main_out_of_time) else 0.0],
+                         device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value[0].item() > 0), bool(value[1].item() > 0)
+
+
+def broadcast_score(score: float | None, info: DistInfo, device: torch.device) -> float | None:
+    """Rank 0's validation score on every rank (None stays None), e.g. for the plateau schedule."""
+    if not info.enabled:
+        return score
+    value = torch.tensor([math.nan if score is None else float(score)], dtype=torch.float64, device=device)
+    dist.broadcast(value, src=0)
+    shared = float(value.item())
+    return None if math.isnan(shared) else shared
+
+
+def mean_scalars(values: dict[str, float], names: Sequence[str], info: DistInfo,
+                 device: torch.device) -> dict[str, float]:
+    """The mean over ranks of each scalar in the fixed list `names`, in ONE collective call.
+
+    Every rank sends the same vector layout whatever it measured (a missing value counts as
+    absent, not as zero), so the call matches across ranks; a name no rank measured is left out.
+    """
+    present = [name in values and math.isfinite(values[name]) for name in names]
+    if not info.enabled:
+        return {name: float(values[name]) for name, ok in zip(names, present) if ok}
+    packed = torch.tensor([float(values[n]) if ok else 0.0 for n, ok in zip(names, present)]
+                          + [1.0 if ok else 0.0 for ok in present], dtype=torch.float64, device=device)
+    dist.all_reduce(packed, op=dist.ReduceOp.SUM)
+    sums, counts = packed[: len(names)].tolist(), packed[len(names):].tolist()
+    return {name: s / c for name, s, c in zip(names, sums, counts) if c > 0}

@@ -20,8 +20,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from losses.combined import DiscriminatorLoss, GeneratorLoss
 from models.build import build_discriminator, build_generator, build_mask_net
+from trainers.checkpoint import generator_weights
 from trainers.config import Config
-from trainers.distributed import DistInfo
+from trainers.distributed import DistInfo, all_ranks
 from trainers.optimizers import build_adam
 from trainers.schedule import build_scheduler
 from utils.errors import ChromaFillError
@@ -116,7 +117,7 @@ class GANTrainer:
             if not self._discriminator_steps(gray, target, fake, scalars):
                 return self._skip(scalars)
         total, terms = self._generator_objective(gray, target, mask, fake, batch)
-        if not torch.isfinite(total):
+        if not self._finite_everywhere(total):
             return self._skip(scalars)
         scalars.update({f"loss/g_{k}": float(v) for k, v in terms.items()})
         scalars["loss/g_total"] = float(total.detach())
@@ -139,7 +140,7 @@ class GANTrainer:
                 d_real = self.discriminator(gray, target)
                 d_fake = self.discriminator(gray, fake.detach())
             loss, terms = self.d_loss(_float(d_real), _float(d_fake))
-            if not torch.isfinite(loss):
+            if not self._finite_everywhere(loss):
                 set_requires_grad(self.discriminator, False)
                 return False
             norm = self._update(loss, self.opt_d, self.discriminator)
@@ -182,7 +183,7 @@ class GANTrainer:
         self.scaler.unscale_(optimizer)
         params = [p for net in nets if net is not None for p in net.parameters() if p.grad is not None]
         norm = gradient_norm(params, self.config.train.grad_clip)
-        if not self.scaler.is_enabled() and not torch.isfinite(norm):
+        if not self.scaler.is_enabled() and not self._finite_everywhere(norm):
             # A finite loss can still have NaN/inf gradients (bf16 overflow, a bad op): stepping would
             # turn every weight into NaN. fp16's GradScaler skips such steps itself; do the same here.
             optimizer.zero_grad(set_to_none=True)
@@ -191,6 +192,21 @@ class GANTrainer:
         if optimizer is self.opt_d:
             self.scaler.update()
         return float(norm)
+
+    def _finite_everywhere(self, value: torch.Tensor) -> bool:
+        """Whether `value` is finite on every rank: all ranks skip a step together or none does
+        (under DDP a rank that skips backward alone hangs the others), so the non-finite counts and
+        the weights stay the same on every rank."""
+        return all_ranks(bool(torch.isfinite(value).all()), self.dist, self.device)
+
+    def scalar_names(self) -> list[str]:
+        """Every scalar a step can report, fixed by the config: the layout of the one collective
+        that averages them over ranks for logging."""
+        names = [f"loss/g_{term}" for term, weight in self.g_loss.weights.items() if weight > 0]
+        names += ["loss/g_total", "grad_norm/g"] + (["loss/g_mask_net"] if self.mask_net is not None else [])
+        if self.discriminator is not None:
+            names += ["loss/d_real", "loss/d_fake", "loss/d_total", "d/real_mean", "d/fake_mean", "grad_norm/d"]
+        return names
 
     def _skip(self, scalars: dict[str, float]) -> StepResult:
         """A non-finite loss: no update; under fp16 the loss scale backs off as for an overflow."""
@@ -240,18 +256,28 @@ class GANTrainer:
         self.scaler.load_state_dict(state["scaler"])
         self.nonfinite_total = int(state.get("nonfinite_total", 0))
 
-    def load_weights(self, state: dict[str, Any]) -> list[str]:
-        """Fine-tuning start: network weights only (G, and D / mask net when present). Returns what loaded."""
+    def load_weights(self, checkpoint: dict[str, Any]) -> list[str]:
+        """Fine-tuning start: network weights only (G, and D / mask net when present).
+
+        The generator starts from the checkpoint's inference weights: the EMA copy when it has
+        one (what validation scored and best.pt was chosen by), else the raw weights. Returns
+        what loaded, e.g. ["generator (EMA weights)", "discriminator"].
+        """
+        state = checkpoint.get("trainer") or {}
+        if state.get("generator") is None:
+            raise ChromaFillError("--load-from: the checkpoint holds no generator weights")
+        g_weights, is_ema = generator_weights(checkpoint, use_ema=True)
+        sources = (("generator", self.generator, g_weights), ("discriminator", self.discriminator, state.get("discriminator")),
+                   ("mask_net", self.mask_net, state.get("mask_net")))
         loaded = []
-        for name, net in (("generator", self.generator), ("discriminator", self.discriminator), ("mask_net", self.mask_net)):
-            weights = state.get(name)
+        for name, net, weights in sources:
             if net is None or weights is None:
                 continue
             try:
                 unwrap(net).load_state_dict(weights)
             except RuntimeError as err:
                 raise ChromaFillError(f"--load-from: the {name} weights do not fit this model config: {str(err).splitlines()[0]}") from None
-            loaded.append(name)
+            loaded.append(f"{name} ({'EMA' if is_ema else 'raw'} weights)" if name == "generator" else name)
         if self.ema is not None:
             self.ema.module.load_state_dict(unwrap(self.generator).state_dict())
         return loaded

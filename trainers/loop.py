@@ -5,20 +5,22 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from data.build import DataSplits, build_datasets, build_loader
+from data.build import DataSplits, build_datasets, build_loader, build_whole_image_loader
 from trainers.checkpoint import (BEST, LAST, CorruptCheckpointError, epoch_checkpoint_name, first_difference, load_checkpoint,
                                  previous_good_checkpoint, rotate_epoch_checkpoints, save_checkpoint)
 from trainers.config import Config, config_from_dict
-from trainers.distributed import DistInfo, any_rank, barrier, init_distributed, mean_across_ranks, shutdown_distributed
+from trainers.distributed import (DistInfo, barrier, broadcast_score, init_distributed, mean_scalars, shutdown_distributed,
+                                  stop_decisions)
 from trainers.gan_trainer import GANTrainer, NonFiniteError
 from trainers.predict import predict_to_folder, single_image_loader, write_submission_zip
 from trainers.progress import EpochProgress
-from trainers.rng import capture_rng, restore_rng
+from trainers.rng import capture_rng, restore_rng, rng_untouched
 from data.sampler import ResumableSampler
 from trainers.samples import SAMPLES_PNG, write_samples_png
 from trainers.schedule import step_scheduler
@@ -30,6 +32,14 @@ from utils.errors import ChromaFillError
 from utils.runtime import pick_device, seed_everything
 
 EXIT_STOPPED = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class EpochEnd(Enum):
+    """How `_train_epoch` ended."""
+
+    COMPLETE = "complete"
+    SIGNAL = "signal"  # SIGINT / SIGTERM: last.pt saved inside the epoch, exit 130 / 143
+    OUT_OF_TIME = "out_of_time"  # train.max_minutes inside the epoch: last.pt saved inside it
 
 
 @dataclass
@@ -127,75 +137,80 @@ class _Run:
         with GracefulStop() as stop:
             try:
                 while self.pos.epoch < train.epochs:
-                    finished = self._train_epoch(stop, started)
-                    if not finished:
+                    ended = self._train_epoch(stop, started)
+                    if ended is EpochEnd.SIGNAL:
                         return self._stopped(stop)
-                    self._end_epoch(final=self.pos.epoch + 1 >= train.epochs or self._out_of_time(started))
-                    if self._out_of_time(started):
-                        self._say(f"train.max_minutes={train.max_minutes} reached after epoch {self.pos.epoch}; stopping")
+                    if ended is EpochEnd.OUT_OF_TIME:
+                        self._end_cut_epoch()
+                        break
+                    out_of_time = self._decide_stop(stop, started)[1]
+                    self._end_epoch(final=self.pos.epoch + 1 >= train.epochs or out_of_time)
+                    if out_of_time and self.pos.epoch < train.epochs:
+                        self._say(f"train.max_minutes={train.max_minutes} reached after epoch {self.pos.epoch}; stopping. "
+                                  f"Continue with --resume auto (it starts epoch {self.pos.epoch + 1})")
                         break
             except NonFiniteError:
                 self._save(LAST)
                 raise
             finally:
                 self.logger.close()
-        self._say(f"done: {self.pos.epoch} epochs, best val/score {self.pos.best_score:.4f}, outputs in {self.run_dir}")
+        part = f" and {self.pos.step_in_epoch} steps of epoch {self.pos.epoch + 1}" if self.pos.step_in_epoch else ""
+        self._say(f"done: {self.pos.epoch} epochs{part}, best val/score {self.pos.best_score:.4f}, outputs in {self.run_dir}")
         return 0
 
-    def _train_epoch(self, stop: GracefulStop, started: float) -> bool:
-        """One epoch from `pos.step_in_epoch`; False when a signal or the time budget cut it short."""
+    def _train_epoch(self, stop: GracefulStop, started: float) -> EpochEnd:
+        """One epoch from `pos.step_in_epoch`, or until a signal or the time budget cuts it short."""
         train = self.config.train
         self.sampler.set_epoch(self.pos.epoch, self.pos.step_in_epoch * train.batch_size)
         steps_total = len(self.sampler) // train.batch_size + self.pos.step_in_epoch
         progress = EpochProgress(self.pos.epoch + 1, train.epochs, steps_total, self.pos.step_in_epoch, self.dist.is_main)
         tick = time.perf_counter()
-        for batch in self.loader:
-            result = self.trainer.train_step(batch)
-            self.pos.step_in_epoch += 1
-            self.pos.global_step += 1
-            elapsed, tick = time.perf_counter() - tick, time.perf_counter()
-            images_per_s = train.batch_size * self.dist.world_size / max(elapsed, 1e-9)
-            progress.update(result.scalars, images_per_s)
-            if self.pos.global_step % train.log_every_steps == 0:
-                self._log_step(result.scalars, images_per_s)
-            interrupted = any_rank(stop.requested, self.dist, self.device)
-            if interrupted or (self._out_of_time(started) and self.pos.step_in_epoch < steps_total):
-                progress.close()
+        try:
+            for batch in self.loader:
+                result = self.trainer.train_step(batch)
+                self.pos.step_in_epoch += 1
+                self.pos.global_step += 1
+                elapsed, tick = time.perf_counter() - tick, time.perf_counter()
+                images_per_s = train.batch_size * self.dist.world_size / max(elapsed, 1e-9)
+                progress.update(result.scalars, images_per_s)
+                if self.pos.global_step % train.log_every_steps == 0:
+                    self._log_step(result.scalars, images_per_s)
+                interrupted, out_of_time = self._decide_stop(stop, started)
                 if interrupted:
                     self._save(LAST)
-                    return False
-                break
-            if train.checkpoint.every_steps and self.pos.global_step % train.checkpoint.every_steps == 0:
-                self._save(LAST)
-        progress.close()
-        return True
+                    return EpochEnd.SIGNAL
+                if out_of_time and self.pos.step_in_epoch < steps_total:
+                    return EpochEnd.OUT_OF_TIME
+                if train.checkpoint.every_steps and self.pos.global_step % train.checkpoint.every_steps == 0:
+                    self._save(LAST)
+        finally:
+            progress.close()
+        return EpochEnd.COMPLETE
+
+    def _decide_stop(self, stop: GracefulStop, started: float) -> tuple[bool, bool]:
+        """(a signal arrived, the time budget is spent), agreed by all ranks in one collective."""
+        return stop_decisions(stop.requested, self._out_of_time(started), self.dist, self.device)
 
     def _log_step(self, scalars: dict[str, float], images_per_s: float) -> None:
-        values = {k: float(mean_across_ranks(torch.tensor(v, device=self.device), self.dist)) for k, v in scalars.items()}
+        values = mean_scalars(scalars, self.trainer.scalar_names(), self.dist, self.device)
         values.update(self.trainer.learning_rates())
         values["throughput/img_per_s"] = images_per_s
         values["train/nonfinite_total"] = float(self.trainer.nonfinite_total)
         self.logger.scalars(values, self.pos.global_step)
 
     def _end_epoch(self, final: bool) -> None:
-        """Validation, test predictions (always after the final epoch, even one cut by
-        `train.max_minutes`), schedulers, checkpoints."""
+        """Validation, test predictions (always after the final epoch), schedulers, checkpoints."""
         self.pos.epoch += 1
         self.pos.step_in_epoch = 0
         scores = self._validate(final)
-        score = scores.get("score")
+        # Only rank 0 validates; every rank's plateau schedule must step with the same score.
+        score = broadcast_score(scores.get("score"), self.dist, self.device)
         step_scheduler(self.trainer.sched_g, score)
         if self.trainer.sched_d is not None:
             step_scheduler(self.trainer.sched_d, score)
         self._predict_test(final)
         if self.dist.is_main:
-            improved = score is not None and score > self.pos.best_score
-            if improved:
-                self.pos.best_score = score
-            # best.pt before last.pt: a kill in between must not leave a last.pt whose best_score
-            # claims weights that best.pt never received.
-            if improved or score is None:  # without a score, best.pt follows the latest epoch
-                self._save_best(scores)
+            self._update_best(scores)
             self._save(LAST)
             if self.config.train.checkpoint.keep_last:
                 self._save(epoch_checkpoint_name(self.pos.epoch))
@@ -203,14 +218,42 @@ class _Run:
             self._summary(scores)
         barrier(self.dist)
 
+    def _end_cut_epoch(self) -> None:
+        """`train.max_minutes` ran out inside an epoch: score and predict the weights as they are,
+        but save last.pt *inside* the epoch, so --resume auto trains the rest of it (the same
+        samples a straight run sees) instead of skipping them. The schedule steps only at the end
+        of a whole epoch, and no epoch_NNN.pt is written for a part of one."""
+        scores = self._validate(final=True)
+        self._predict_test(final=True)
+        if self.dist.is_main:
+            self._update_best(scores)
+            self._save(LAST)
+            self._summary(scores)
+        self._say(f"train.max_minutes={self.config.train.max_minutes} reached inside epoch {self.pos.epoch + 1} at step "
+                  f"{self.pos.step_in_epoch}; {self.run_dir / LAST} saved there, so --resume auto continues the epoch "
+                  "from the next step")
+        barrier(self.dist)
+
+    def _update_best(self, scores: dict[str, float]) -> None:
+        """best.pt holds the best *validated* weights once any epoch was scored; before the first
+        validation (or with validation off) it follows the latest weights. Written before last.pt:
+        a kill in between must not leave a last.pt whose best_score claims weights best.pt lacks."""
+        score = scores.get("score")
+        if score is not None and score > self.pos.best_score:
+            self.pos.best_score = score
+            self._save_best(scores)
+        elif score is None and self.pos.best_score == float("-inf"):
+            self._save_best(scores)
+
     def _validate(self, final: bool) -> dict[str, float]:
         cfg = self.config.train.validation
         if not (self.dist.is_main and self.splits.val is not None and cfg.every_epochs
                 and (self.pos.epoch % cfg.every_epochs == 0 or final)):
             return {}
-        loader = build_loader(self.splits.val, cfg.batch_size, shuffle=False, num_workers=0,
-                              seed=self.config.experiment.seed, drop_last=False)
-        scores, grid = validate(self.trainer.inference_generator(), loader, self.device, self.trainer.autocast,
+        val = self.splits.val
+        loader = build_whole_image_loader(val, cfg.batch_size, [val.sample_size(i) for i in range(len(val))])
+        with rng_untouched():
+            scores, grid = validate(self.trainer.inference_generator(), loader, self.device, self.trainer.autocast,
                                 cfg.max_images, cfg.num_visuals)
         self.logger.scalars({f"val/{k}": v for k, v in scores.items()}, self.pos.global_step)
         if grid is not None:
@@ -223,10 +266,17 @@ class _Run:
         if not (self.dist.is_main and cfg.enabled and self.splits.test is not None
                 and (self.pos.epoch % cfg.every_epochs == 0 or final)):
             return
-        folder = self.run_dir / "predictions" / f"epoch_{self.pos.epoch:03d}"
-        names = predict_to_folder(self.trainer.inference_generator(), single_image_loader(self.splits.test),
-                                  folder, self.device, self.trainer.autocast)
-        write_submission_zip(folder, names, self.run_dir / "submissions" / f"epoch_{self.pos.epoch:03d}.zip")
+        folder = self.run_dir / "predictions" / self._epoch_tag()
+        with rng_untouched():
+            names = predict_to_folder(self.trainer.inference_generator(), single_image_loader(self.splits.test),
+                                      folder, self.device, self.trainer.autocast)
+        write_submission_zip(folder, names, self.run_dir / "submissions" / f"{self._epoch_tag()}.zip")
+
+    def _epoch_tag(self) -> str:
+        """epoch_003 after a whole epoch; epoch_004_step_000123 for weights cut inside epoch 4."""
+        if self.pos.step_in_epoch == 0:
+            return f"epoch_{self.pos.epoch:03d}"
+        return f"epoch_{self.pos.epoch + 1:03d}_step_{self.pos.global_step:06d}"
 
     # -- files and messages --------------------------------------------------------------------
 
@@ -255,7 +305,8 @@ class _Run:
     def _summary(self, scores: dict[str, float]) -> None:
         terms = " ".join(f"{k}={v:.4f}" for k, v in scores.items()) or "no validation"
         lr = self.trainer.learning_rates()["lr/g"]
-        self._say(f"epoch {self.pos.epoch}/{self.config.train.epochs} step {self.pos.global_step} lr {lr:.2e} | {terms}")
+        epoch = f"{self.pos.epoch}" if not self.pos.step_in_epoch else f"{self.pos.epoch + 1} (cut at step {self.pos.step_in_epoch})"
+        self._say(f"epoch {epoch}/{self.config.train.epochs} step {self.pos.global_step} lr {lr:.2e} | {terms}")
 
     def _stopped(self, stop: GracefulStop) -> int:
         self._say(f"stopped by {stop.signal_name} at epoch {self.pos.epoch + 1} step {self.pos.global_step}; "

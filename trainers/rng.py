@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -37,3 +38,18 @@ def _as_tuple(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_as_tuple(v) for v in value)
     return value
+
+
+@contextlib.contextmanager
+def rng_untouched() -> Iterator[None]:
+    """Run a block (validation, test predictions) without moving any training RNG.
+
+    Validation happens when a run chooses (every N epochs, or when a time budget cuts an epoch);
+    if it drew from the global generators, the training steps after it would differ from those
+    of a run that validated elsewhere, and a run resumed inside an epoch would drift.
+    """
+    state = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(state)

@@ -12,9 +12,12 @@ TB_FOLDER = "tensorboard"
 
 class TensorBoardLogger:
     def __init__(self, run_dir: Path, start_step: int, enabled: bool = True) -> None:
-        # purge_step hides events at or after the resume step that a killed run had already written,
-        # so resumed curves continue without duplicated points.
-        self.writer = SummaryWriter(str(run_dir / TB_FOLDER), purge_step=start_step or None) if enabled else None
+        # A resumed run hides the events a killed run wrote *after* its checkpoint, so curves go on
+        # without duplicated points. The purge starts one step past the checkpoint's step: events
+        # at that step (the validation scores and images of the epoch the checkpoint closed) were
+        # written before the checkpoint and belong to the run; TensorBoard hides purge_step itself.
+        purge_step = start_step + 1 if start_step else None
+        self.writer = SummaryWriter(str(run_dir / TB_FOLDER), purge_step=purge_step) if enabled else None
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer is None:

@@ -6,6 +6,7 @@ import contextlib
 from typing import Any, Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from metrics.competition import mean_scores
@@ -27,10 +28,12 @@ def validate(
     """Mean score terms over the split (at most `max_images`), plus an image grid of the first samples.
 
     The grid has one row per sample: input | mask | prediction | target, as 3-channel images.
+    Batches may differ in size (photo folders mix sizes): each is scored at its own size, and
+    narrower samples are padded with black on the right in the grid.
     """
     generator.eval()
     rows: list[dict[str, float]] = []
-    visuals: list[torch.Tensor] = []
+    visuals: list[list[torch.Tensor]] = []
     for batch in batches:
         gray = batch["input"].to(device)
         target = batch["target"].to(device)
@@ -44,11 +47,19 @@ def validate(
             rows = rows[:max_images]
             break
     means = mean_scores(rows, SCORE_KEYS)
-    grid = torch.cat(visuals, dim=1) if visuals else None  # 3 x (N*H) x (4*W)
-    return means, grid
+    return means, _grid(visuals) if visuals else None
 
 
-def _visual_rows(gray: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor]:
-    rgb = lambda t: t.expand(-1, 3, -1, -1)  # noqa: E731
-    panels = torch.cat([rgb(gray), rgb(mask), pred.clamp(0, 1), target], dim=3).float().cpu()
-    return list(panels)
+def _visual_rows(gray: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> list[list[torch.Tensor]]:
+    """Per sample of the batch: its four 3xHxW panels, on the CPU in fp32."""
+    rgb = lambda t: t.expand(-1, 3, -1, -1).float().cpu()  # noqa: E731
+    panels = [rgb(gray), rgb(mask), pred.clamp(0, 1).float().cpu(), target.float().cpu()]
+    return [[panel[i] for panel in panels] for i in range(gray.shape[0])]
+
+
+def _grid(rows: list[list[torch.Tensor]]) -> torch.Tensor:
+    """3 x (sum of heights) x (4 * widest width): every panel padded to the widest, so the four
+    columns line up (samples.png cuts the grid into columns of equal width)."""
+    width = max(panel.shape[-1] for row in rows for panel in row)
+    padded = [torch.cat([F.pad(panel, (0, width - panel.shape[-1])) for panel in row], dim=2) for row in rows]
+    return torch.cat(padded, dim=1)
