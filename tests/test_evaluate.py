@@ -54,7 +54,10 @@ def test_cli_prints_rows_and_writes_json(dirs):
         assert word in result.stdout
     data = json.loads(out.read_text())
     assert set(data) == {"mean", "images", "by_area"}
-    assert {"score", "ssim_full", "ssim_lost", "hist"} <= set(data["mean"])
+    research_keys = {"psnr", "psnr_hole", "ssim", "ssim_hole", "cf_pred", "cf_gt", "cf_diff"}
+    assert {"score", "ssim_full", "ssim_lost", "hist"} | research_keys <= set(data["mean"])
+    assert research_keys <= set(data["by_area"]["small"]) and research_keys <= set(data["images"]["a"])
+    assert "research metrics" in result.stdout and "psnr_hole" in result.stdout
     assert sorted(data["images"]) == list(NAMES)
     assert set(data["by_area"]) == {"small", "medium", "large"}
     assert sum(group["count"] for group in data["by_area"].values()) == len(NAMES)
@@ -65,6 +68,18 @@ def test_cli_prints_rows_and_writes_json(dirs):
     expected = score_image(gt, pred, lost_mask(gray, gt))
     assert data["images"]["b"]["score"] == pytest.approx(expected["score"], abs=1e-12)
     assert data["mean"]["score"] == pytest.approx(np.mean([row["score"] for row in data["images"].values()]))
+    assert data["mean"]["cf_gt"] == pytest.approx(np.mean([row["cf_gt"] for row in data["images"].values()]))
+
+
+def test_cli_lpips_without_the_extra_is_one_line(dirs):
+    pytest.importorskip("torch")
+    import importlib.util
+    if importlib.util.find_spec("torchmetrics") is not None:
+        pytest.skip("the research extra is installed here")
+    result = run_evaluate(dirs, "--lpips", "--workers", "1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: --lpips needs the optional package 'torchmetrics', which is not installed: pip install -e '.[research]'"]
 
 
 def test_cli_missing_prediction_names_the_file(dirs):
