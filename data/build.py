@@ -38,11 +38,14 @@ class DataSplits:
     test: Dataset | None
 
 
-def build_datasets(cfg: DataConfig, seed: int) -> DataSplits:
-    """Training, validation and test datasets of `cfg`, after checking every file."""
+def build_datasets(cfg: DataConfig, seed: int, write_cache: bool = True) -> DataSplits:
+    """Training, validation and test datasets of `cfg`, after checking every file.
+
+    `write_cache=False` only reads the group-split cache: under torchrun one rank writes it.
+    """
     root = Path(cfg.root)
     if cfg.format == "samples":
-        return _sample_splits(cfg, seed)
+        return _sample_splits(cfg, seed, write_cache)
     if not cfg.root or not root.is_dir():
         raise ChromaFillError(f"data.root: got {cfg.root!r}, expected an existing folder")
     if cfg.format == "dacon":
@@ -52,24 +55,25 @@ def build_datasets(cfg: DataConfig, seed: int) -> DataSplits:
     else:
         items = photo_items(root)
         test = _photo_test(cfg)
-    return _splits(cfg, seed, root, items, test)
+    return _splits(cfg, seed, root, items, test, write_cache)
 
 
-def _sample_splits(cfg: DataConfig, seed: int) -> DataSplits:
+def _sample_splits(cfg: DataConfig, seed: int, write_cache: bool) -> DataSplits:
     """scikit-image's sample photos: train/val from root/photos, the held-out damaged ones as test."""
     if not cfg.root:
         raise ChromaFillError("data.root: got '', expected the folder to write the sample photos to (e.g. checkpoints/skimage_samples)")
     if cfg.test_dir:
         raise ChromaFillError(f"data.test_dir: got {cfg.test_dir!r}, expected '' with data.format=samples (it brings its own test split)")
     photos, test_dir = ensure_samples(Path(cfg.root), cfg.damage)
-    return _splits(cfg, seed, photos, photo_items(photos), InferenceDataset(test_dir, prefill=cfg.prefill))
+    return _splits(cfg, seed, photos, photo_items(photos), InferenceDataset(test_dir, prefill=cfg.prefill), write_cache)
 
 
-def _splits(cfg: DataConfig, seed: int, root: Path, items: list[PairItem], test: Dataset | None) -> DataSplits:
+def _splits(cfg: DataConfig, seed: int, root: Path, items: list[PairItem], test: Dataset | None,
+            write_cache: bool) -> DataSplits:
     groups = None
     if cfg.val.group:
         cache = Path(cfg.cache_dir) if cfg.cache_dir else root / ".chromafill_cache"
-        groups = image_groups([item.target for item in items], cfg.val.group_threshold, cache)
+        groups = image_groups([item.target for item in items], cfg.val.group_threshold, cache, write_cache)
     train_idx, val_idx = split_indices(len(items), cfg.val, seed, groups)
     options = PairOptions(
         crop_size=cfg.crop_size,

@@ -72,8 +72,9 @@ def group_labels(features: np.ndarray, threshold: float) -> np.ndarray:
     return np.unique(roots, return_inverse=True)[1]
 
 
-def cached_thumbnails(paths: list[Path], cache_dir: Path) -> np.ndarray:
-    """Thumbnails of `paths`, read from / written to a .npz in `cache_dir` keyed by the file list."""
+def cached_thumbnails(paths: list[Path], cache_dir: Path, write: bool = True) -> np.ndarray:
+    """Thumbnails of `paths`, read from / written to a .npz in `cache_dir` keyed by the file list
+    (`write=False`: read only, for processes that are not the one writing it)."""
     digest = hashlib.sha1(_CACHE_VERSION.encode())
     for p in paths:
         st = p.stat()
@@ -85,6 +86,8 @@ def cached_thumbnails(paths: list[Path], cache_dir: Path) -> np.ndarray:
         except (OSError, ValueError, KeyError):
             log.warning("%s: unreadable grouping cache, recomputing it", cache)
     features = thumbnails(paths)
+    if not write:
+        return features
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
@@ -95,9 +98,9 @@ def cached_thumbnails(paths: list[Path], cache_dir: Path) -> np.ndarray:
     return features
 
 
-def image_groups(paths: list[Path], threshold: float, cache_dir: Path) -> np.ndarray:
+def image_groups(paths: list[Path], threshold: float, cache_dir: Path, write_cache: bool = True) -> np.ndarray:
     """Group id of each image (near-duplicates share an id); logs how much was grouped."""
-    labels = group_labels(cached_thumbnails(paths, cache_dir), threshold)
+    labels = group_labels(cached_thumbnails(paths, cache_dir, write_cache), threshold)
     sizes = np.bincount(labels)
     log.info("grouped %d images into %d groups (largest: %d images)", len(paths), len(sizes), sizes.max(initial=0))
     return labels

@@ -54,7 +54,10 @@ class GANTrainer:
         self.dist = dist
         train = config.train
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
-        self.generator = self._prepare(build_generator(config.model))
+        # A generator whose encoder is frozen for its first epochs leaves those weights without
+        # gradients, which DDP must be told to expect.
+        frozen_epochs = getattr(config.model.generator, "encoder_frozen_epochs", 0)
+        self.generator = self._prepare(build_generator(config.model), find_unused=frozen_epochs > 0)
         self.g_loss = GeneratorLoss(config.loss).to(device)
         self.d_loss = DiscriminatorLoss(config.loss).to(device)
         self.discriminator = self._prepare(build_discriminator(config.model)) if self.g_loss.needs_discriminator else None
@@ -74,13 +77,13 @@ class GANTrainer:
 
     # -- construction ------------------------------------------------------------------------
 
-    def _prepare(self, net: nn.Module) -> nn.Module:
+    def _prepare(self, net: nn.Module, find_unused: bool = False) -> nn.Module:
         net = net.to(self.device, memory_format=self.memory_format)
         if self.dist.enabled:
             if self.config.train.sync_batchnorm:
                 net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
             ids = [self.device.index] if self.device.type == "cuda" else None
-            net = DDP(net, device_ids=ids)
+            net = DDP(net, device_ids=ids, find_unused_parameters=find_unused)
         return net
 
     def _build_ema(self) -> AveragedModel | None:

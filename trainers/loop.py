@@ -75,7 +75,7 @@ class _Run:
         checkpoint = self._resume_checkpoint(resume)
         load_state = load_checkpoint(load_from, device) if load_from else None
         seed_everything(config.experiment.seed + dist.rank, config.train.deterministic)
-        self.splits: DataSplits = build_datasets(config.data, config.experiment.seed)
+        self.splits = self._build_datasets()
         self.trainer = GANTrainer(config, device, dist)
         self.pos = Position()
         if checkpoint is not None:
@@ -93,6 +93,16 @@ class _Run:
         self.logger = TensorBoardLogger(self.run_dir, self.pos.global_step, enabled=dist.is_main)
 
     # -- start ---------------------------------------------------------------------------------
+
+    def _build_datasets(self) -> DataSplits:
+        """Rank 0 checks the files and writes the group-split cache; the other ranks wait for it
+        and only read the cache (two writers of one file would race)."""
+        if not self.dist.is_main:
+            barrier(self.dist)
+        splits = build_datasets(self.config.data, self.config.experiment.seed, write_cache=self.dist.is_main)
+        if self.dist.is_main:
+            barrier(self.dist)
+        return splits
 
     def _resume_checkpoint(self, resume: str | None) -> dict[str, Any] | None:
         if resume is None:
@@ -161,6 +171,7 @@ class _Run:
     def _train_epoch(self, stop: GracefulStop, started: float) -> EpochEnd:
         """One epoch from `pos.step_in_epoch`, or until a signal or the time budget cuts it short."""
         train = self.config.train
+        self.trainer.on_epoch_start(self.pos.epoch)  # e.g. a pretrained encoder frozen for its first epochs
         self.sampler.set_epoch(self.pos.epoch, self.pos.step_in_epoch * train.batch_size)
         steps_total = len(self.sampler) // train.batch_size + self.pos.step_in_epoch
         progress = EpochProgress(self.pos.epoch + 1, train.epochs, steps_total, self.pos.step_in_epoch, self.dist.is_main)

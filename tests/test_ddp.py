@@ -1,0 +1,68 @@
+"""Two gloo processes under torchrun: every decision that changes control flow is the same on all ranks.
+
+A decision taken by one rank alone either hangs DDP (one rank in backward, the other not) or lets
+the ranks drift apart silently. Each scenario injects the fault on one rank only
+(tests/ddp_driver.py) and checks that both ranks end with the same weights, counters and
+learning rates. Every run has a timeout, so a hang fails the test instead of stalling CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.dacon_fixture import make_dacon_root
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="module")
+def dacon_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # 9 pairs, 1 held out: 8 training images, batch 2 per rank, 2 ranks -> 2 steps per epoch.
+    return make_dacon_root(tmp_path_factory.mktemp("dacon"), n_train=9, n_test=1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_two_ranks(tmp_path: Path, root: Path, scenario: str, *overrides: str) -> list[dict]:
+    prefix = tmp_path / "ended"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           str(REPO / "tests" / "ddp_driver.py"), str(prefix), scenario, f"data.root={root}",
+           f"experiment.output_dir={tmp_path / 'runs'}", "train.device=cpu", "train.validation.max_images=1",
+           "data.val.group=true", f"data.cache_dir={tmp_path / 'cache'}", *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"torchrun did not finish in {TIMEOUT_S} s: the ranks disagree somewhere and DDP hangs")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(Path(f"{prefix}.rank{rank}.json").read_text()) for rank in (0, 1)]
+
+
+def test_nan_on_one_rank_is_skipped_by_both_and_the_weights_stay_identical(dacon_root: Path, tmp_path: Path) -> None:
+    ranks = run_two_ranks(tmp_path, dacon_root, "nan", "train.epochs=2", "train.log_every_steps=1")
+    assert [r["nonfinite_total"] for r in ranks] == [1, 1]
+    assert [r["global_step"] for r in ranks] == [4, 4]
+    assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
+    assert [r["cache_writes"] for r in ranks] == [[0], []]  # the group-split cache: rank 0 alone writes it
+
+
+def test_plateau_schedule_and_time_budget_agree_across_ranks(dacon_root: Path, tmp_path: Path) -> None:
+    """Only rank 0's clock runs out (inside epoch 3), and only rank 0 validates: both stop at the
+    same step, and both halve their learning rates on rank 0's falling scores after epoch 2."""
+    ranks = run_two_ranks(tmp_path, dacon_root, "budget", "train.epochs=5", "train.max_minutes=60",
+                          "train.scheduler.type=plateau", "train.scheduler.plateau_patience=0")
+    assert ranks[0]["global_step"] == ranks[1]["global_step"] == 5
+    assert ranks[0]["learning_rates"] == ranks[1]["learning_rates"] == {"lr/g": 1e-4, "lr/d": 1e-4}
+    assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
