@@ -75,6 +75,12 @@ class ValidationConfig:
 class TestConfig:
     enabled: bool = param(True, "predict the test split after each epoch and zip it (skipped when the data has no test split)")
     every_epochs: int = param(1, "write test predictions every N epochs, and always after the final epoch (also one cut short by train.max_minutes)", ge=1)
+    mask_source: Literal["detector", "mask_net", "auto"] = param(
+        "auto",
+        "where the test split's lost regions come from: detector = the constant-fill detector; mask_net = the learned "
+        "mask net (needs model.mask_net.enabled); auto = the detector, and the mask net for images where it finds no "
+        "constant-fill region (when enabled)",
+    )
 
 
 @dataclass
@@ -111,6 +117,10 @@ class Config:
     model: ModelConfig = section(ModelConfig)
     loss: LossConfig = section(LossConfig)
     train: TrainConfig = section(TrainConfig)
+
+    def check(self) -> None:
+        if self.train.test.mask_source == "mask_net" and not self.model.mask_net.enabled:
+            raise ConfigError("train.test.mask_source", "got 'mask_net', expected 'detector' or 'auto' unless model.mask_net.enabled is true")
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

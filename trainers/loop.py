@@ -17,8 +17,8 @@ from trainers.checkpoint import (BEST, LAST, CorruptCheckpointError, epoch_check
 from trainers.config import Config, config_from_dict
 from trainers.distributed import (DistInfo, barrier, broadcast_score, init_distributed, mean_scalars, shutdown_distributed,
                                   stop_decisions)
-from trainers.gan_trainer import GANTrainer, NonFiniteError
-from trainers.predict import predict_to_folder, single_image_loader, write_submission_zip
+from trainers.gan_trainer import GANTrainer, NonFiniteError, unwrap
+from trainers.predict import predict_split, write_submission_zip
 from trainers.progress import EpochProgress
 from trainers.rng import capture_rng, restore_rng, rng_untouched
 from data.sampler import ResumableSampler
@@ -279,9 +279,13 @@ class _Run:
             return
         folder = self.run_dir / "predictions" / self._epoch_tag()
         with rng_untouched():
-            names = predict_to_folder(self.trainer.inference_generator(), single_image_loader(self.splits.test),
-                                      folder, self.device, self.trainer.autocast)
+            names = predict_split(self.trainer.inference_generator(), self._mask_net(), self.splits.test, folder,
+                                  self.device, self.trainer.autocast, mask_source=cfg.mask_source)
         write_submission_zip(folder, names, self.run_dir / "submissions" / f"{self._epoch_tag()}.zip")
+
+    def _mask_net(self) -> torch.nn.Module | None:
+        net = self.trainer.mask_net
+        return None if net is None else unwrap(net)
 
     def _epoch_tag(self) -> str:
         """epoch_003 after a whole epoch; epoch_004_step_000123 for weights cut inside epoch 4."""
