@@ -13,7 +13,7 @@ SHAPE_KINDS = ("rectangle", "ellipse", "polygon", "star")
 
 @dataclass
 class DamageConfig:
-    """Synthetic damage: one lost region per image, filled with one constant gray (DESIGN.md §1)."""
+    """Synthetic damage: one lost region per image, filled with one constant gray (docs/task.md)."""
 
     shapes: dict[str, float] = param(
         {"rectangle": 0.3, "ellipse": 0.3, "polygon": 0.2, "star": 0.2},

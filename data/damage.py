@@ -1,6 +1,6 @@
 """DACON-style damage: one lost region per image, filled with one constant gray.
 
-The facts reproduced here were measured on real competition pairs (DESIGN.md §1): the damaged
+The facts reproduced here were measured on real competition pairs (docs/task.md): the damaged
 input is PIL ``convert("L")`` of the ground truth on every pixel outside the lost region; the
 region is a rectangle (incl. thin ones), an ellipse, or a random polygon of 3..20 vertices
 (incl. self-intersecting stars with long thin spikes) covering 1%..13% of the image, filled with

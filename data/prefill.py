@@ -1,6 +1,6 @@
 """Classical pre-filling of the lost region, so the network starts from a plausible guess.
 
-Measured on real pairs (DESIGN.md §2): Telea inpainting alone lifts the lost-region SSIM from
+Measured on real pairs (docs/task.md): Telea inpainting alone lifts the lost-region SSIM from
 0.20 (constant gray) to 0.36, for free. Pixels outside the mask are returned unchanged, so the
 luminance the network may paste back stays exact.
 """
