@@ -248,3 +248,43 @@ def test_smooth_loss_is_the_difference_of_the_two_blurred_images() -> None:
     expected = ((smooth.blur(pred) - smooth.blur(target)).square() * weights).mean()
     assert torch.allclose(smooth(pred, target, weights), expected, rtol=1e-5, atol=1e-7)
     assert torch.allclose(smooth(pred, target), (smooth.blur(pred) - smooth.blur(target)).square().mean(), rtol=1e-5, atol=1e-7)
+
+
+# (section turned on, its settings, the option changed, the other value): every option must move the loss.
+OPTION_CHANGES = [
+    ("pixel", {"weight": 1.0, "type": "l1"}, "type", "mse"),
+    ("pixel", {"weight": 1.0, "type": "l1"}, "type", "charbonnier"),
+    ("pixel", {"weight": 1.0, "type": "charbonnier", "eps": 1e-3}, "eps", 0.2),
+    ("ssim", {"weight": 1.0}, "win_size", 5),
+    ("ssim", {"weight": 1.0}, "win_sigma", 0.5),
+    ("smooth", {"weight": 1.0}, "kernel_size", 5),
+    ("smooth", {"weight": 1.0}, "sigma", 1.0),
+    ("hue_hist", {"weight": 1.0}, "gray_tolerance", 8.0),
+    ("hue_hist", {"weight": 1.0}, "sigma_bins", 4.0),
+    ("adversarial", {"weight": 1.0, "type": "vanilla"}, "type", "lsgan"),
+    ("adversarial", {"weight": 1.0, "type": "vanilla"}, "type", "hinge"),
+]
+
+
+@pytest.mark.parametrize("section, settings, option, value", OPTION_CHANGES,
+                         ids=[f"{s}.{o}={v}" for s, _, o, v in OPTION_CHANGES])
+def test_every_loss_option_changes_the_loss_value(section: str, settings: dict, option: str, value) -> None:
+    """No dead options: copying a value into a module is not enough, it must change what is minimised."""
+    pred, target, mask = natural_image(seed=0), natural_image(seed=1), box_mask(2, 48)
+    # A faint-tint band (chroma of a few 8-bit levels), where gray_tolerance decides the hue bin.
+    pred[..., :16] = pred[..., :16].mean(1, keepdim=True) + torch.tensor([3.0, 0.0, 1.5]).view(1, 3, 1, 1) / 255
+    d_fake = [[torch.zeros(2, 4, 8, 8), torch.linspace(-2, 3, 128).reshape(2, 1, 8, 8)]]
+
+    def total(cfg: LossConfig) -> float:
+        return float(GeneratorLoss(cfg)(pred, target, mask, d_fake=d_fake)[0])
+
+    before = total(config(**{section: settings}))
+    after = total(config(**{section: {**settings, option: value}}))
+    assert abs(after - before) > 1e-4 * max(abs(before), 1e-3), (before, after)
+
+
+@pytest.mark.parametrize("section", ["pixel", "smooth"])
+def test_mask_weight_changes_the_loss_value(section: str) -> None:
+    pred, target, mask = natural_image(seed=0), natural_image(seed=1), box_mask(2, 48)
+    values = [float(GeneratorLoss(config(**{section: {"weight": 1.0}}, mask_weight=w))(pred, target, mask)[0]) for w in (1.0, 4.0)]
+    assert values[1] > values[0] * 1.01
