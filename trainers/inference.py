@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -15,6 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from data.inference_set import InferenceDataset
+from data.size_batches import same_size_batches
 from data.io import write_image
 from models.build import build_generator, build_mask_net
 from models.fusion import fold_batchnorm
@@ -130,9 +130,9 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     print(f"{len(dataset)} images, {model.weights} generator weights, masks from "
           f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, device {device}", file=sys.stderr)
     generator = model.generator
-    groups = _size_groups(dataset)
-    batches = tqdm(background(_same_size_batches(dataset, groups, opts.batch_size)),
-                   total=sum(-(-len(g) // opts.batch_size) for g in groups), desc="infer", unit="batch", disable=None)
+    index_batches = same_size_batches([dataset.image_size(i) for i in range(len(dataset))], opts.batch_size)
+    batches = tqdm(background(_stacked_batches(dataset, index_batches)),
+                   total=len(index_batches), desc="infer", unit="batch", disable=None)
     if opts.save_masks is not None:
         batches = _saving_masks(batches, opts.save_masks)
     names = predict_to_folder(generator, batches, opts.output, device, autocast, opts.tta)
@@ -177,20 +177,12 @@ def inference_autocast(device: torch.device, amp: bool) -> Callable[[], contextl
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _size_groups(dataset: InferenceDataset) -> list[list[int]]:
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for index in range(len(dataset)):
-        groups[tuple(dataset.image_size(index))].append(index)
-    return list(groups.values())
-
-
-def _same_size_batches(dataset: InferenceDataset, groups: list[list[int]], batch_size: int) -> Iterator[dict[str, Any]]:
-    """Batches of images of one size, so any mix of sizes predicts without resizing."""
-    for group in groups:
-        for start in range(0, len(group), batch_size):
-            items = [dataset[i] for i in group[start:start + batch_size]]
-            yield {"input": torch.stack([it["input"] for it in items]), "mask": torch.stack([it["mask"] for it in items]),
-                   "name": [it["name"] for it in items]}
+def _stacked_batches(dataset: InferenceDataset, index_batches: list[list[int]]) -> Iterator[dict[str, Any]]:
+    """The samples of each index batch (all of one size), stacked, so any mix of sizes predicts without resizing."""
+    for indices in index_batches:
+        items = [dataset[i] for i in indices]
+        yield {"input": torch.stack([it["input"] for it in items]), "mask": torch.stack([it["mask"] for it in items]),
+               "name": [it["name"] for it in items]}
 
 
 def _saving_masks(batches: Any, folder: Path) -> Iterator[dict[str, Any]]:
