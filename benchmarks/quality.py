@@ -3,7 +3,8 @@
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
         [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--no-baselines] [--no-ema]
-        [--precision fp32 [bf16]] [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4 --grid-height 120]
+        [--precision fp32 [bf16]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
+        [--spread-last 5] [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4 --grid-height 120]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
 default DamageConfig, seeded by (--seed, its index), so every method sees the same damage and a
@@ -20,12 +21,23 @@ training-free constant-fill detector (data/hole_detection.py); --true-mask gives
 mask instead. --gray-snap overrides model.generator.gray_snap of every checkpoint, so one trained
 model can be measured with several thresholds (one row each). --grid writes input | prediction | original rows
 of the first photos for the first checkpoint (a README figure).
+
+Rows of photo subsets (one table, a `photos` column, every method on every subset; the damage is
+the one the photo has in the whole set, so subsets are comparable with it): --by-folder adds one
+row per folder; --least-colourful-third / --most-colourful-third DIR add the third of DIR's photos
+with the lowest / highest mean chroma of the original (metrics/colourfulness.py mean_chroma):
+washed-out photos, where a faint wrong tint loses HIST to a gray copy, and saturated ones, where
+wrong chroma costs SSIM_full. `score sem` is the standard error of the mean score over the photos.
+For a checkpoint whose run folder holds TensorBoard events, `hist spread` is the standard
+deviation of the in-run val/hist over the run's last --spread-last validations: how much of a
+difference between two runs' HIST the epoch a checkpoint came from can explain.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +46,7 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,6 +57,7 @@ from data.hole_detection import detect_hole  # noqa: E402
 from data.io import read_rgb  # noqa: E402
 from data.prefill import prefill  # noqa: E402
 from data.sources import photo_items  # noqa: E402
+from metrics.colourfulness import mean_chroma  # noqa: E402
 from metrics.competition import mean_scores, score_image  # noqa: E402
 from metrics.torch_score import to_uint8  # noqa: E402
 from trainers.inference import inference_autocast, load_generator  # noqa: E402
@@ -60,6 +74,7 @@ class Damaged:
     """One photo with its seeded damage."""
 
     name: str
+    folder: Path  # the folder given on the command line that holds the photo
     rgb: np.ndarray  # HxWx3 uint8, the ground truth
     gray: np.ndarray  # HxW uint8, the damaged input
     mask: np.ndarray  # HxW bool, the true lost region
@@ -71,14 +86,39 @@ Predictor = Callable[[Damaged], np.ndarray]
 
 def damaged_photos(folders: list[Path], seed: int, limit: int = 0, true_mask: bool = False) -> list[Damaged]:
     """Colour photos of `folders` (recursive, sorted; the first `limit` of each) with damage seeded by (seed, index)."""
-    items = [item for folder in folders for item in photo_items(folder)[: limit or None]]
+    items = [(folder, item) for folder in folders for item in photo_items(folder)[: limit or None]]
     photos = []
-    for index, item in enumerate(items):
+    for index, (folder, item) in enumerate(items):
         rgb = read_rgb(item.target)
         gray, mask = synthesize_damage(rgb, np.random.default_rng([seed, index]), DamageConfig())
         hole = mask if true_mask else detect_hole(gray)
-        photos.append(Damaged(item.name, rgb, gray, mask, hole))
+        photos.append(Damaged(item.name, folder, rgb, gray, mask, hole))
     return photos
+
+
+Subsets = dict[str, list[int]]  # a row label -> indices into the photo list
+
+
+def photo_subsets(photos: list[Damaged], by_folder: bool, least: list[Path], most: list[Path]) -> Subsets:
+    """The rows of the table: every photo, then per folder, then the colourfulness thirds."""
+    subsets: Subsets = {"all": list(range(len(photos)))}
+    folders = list(dict.fromkeys(photo.folder for photo in photos))
+    if by_folder:
+        subsets.update({_folder_label(f): [i for i, p in enumerate(photos) if p.folder == f] for f in folders})
+    for side, chosen in (("least", least), ("most", most)):
+        for folder in chosen:
+            if folder not in folders:
+                raise ChromaFillError(f"--{side}-colourful-third: {folder}: not one of the photo folders given")
+            indices = [i for i, p in enumerate(photos) if p.folder == folder]
+            ranked = sorted(indices, key=lambda i: mean_chroma(photos[i].rgb))
+            third = max(1, round(len(ranked) / 3))
+            subsets[f"{side} colourful third of {_folder_label(folder)}"] = ranked[:third] if side == "least" else ranked[-third:]
+    return subsets
+
+
+def _folder_label(folder: Path) -> str:
+    """camvid/val for /data/camvid/val: the parent's name tells two val folders apart."""
+    return f"{folder.parent.name}/{folder.name}" if folder.parent.name else folder.name
 
 
 def gray_copy(photo: Damaged) -> np.ndarray:
@@ -108,17 +148,40 @@ def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | No
     return predict
 
 
-def evaluate(photos: list[Damaged], predict: Predictor) -> tuple[dict[str, float], list[np.ndarray]]:
-    """Mean score terms of `predict` over `photos` (exact metric, true lost region), and the predictions."""
+def evaluate(photos: list[Damaged], predict: Predictor) -> tuple[list[dict[str, float]], list[np.ndarray]]:
+    """The score terms of `predict` on each photo (exact metric, true lost region), and the predictions."""
     rows, preds = [], []
     for photo in photos:
         pred = predict(photo)
         rows.append(score_image(photo.rgb, pred, photo.mask))
         preds.append(pred)
-    return mean_scores(rows, KEYS), preds
+    return rows, preds
+
+
+def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Mean terms, and the standard error of the mean score (how far another draw of photos could move it)."""
+    means = mean_scores(rows, KEYS)
+    scores = np.array([row["score"] for row in rows], dtype=float)
+    means["score_sem"] = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else math.nan
+    return means
+
+
+def hist_spread(checkpoint: Path, last: int) -> float:
+    """Standard deviation of val/hist over the run's last `last` validations (NaN without events)."""
+    folder = checkpoint.parent / "tensorboard"
+    if not folder.is_dir():
+        return math.nan
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    if "val/hist" not in events.Tags()["scalars"]:
+        return math.nan
+    by_step = {event.step: event.value for event in events.Scalars("val/hist")}  # a resume may repeat a step
+    values = [by_step[step] for step in sorted(by_step)][-last:]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
 def format_table(results: dict[str, dict[str, float]], markdown: bool) -> str:
+    """One row per method, the four terms (the table without subsets or spreads)."""
     width = max(len("method"), *(len(name) for name in results))
     if markdown:
         lines = ["| method | score | ssim_full | ssim_lost | hist |", "| --- | --- | --- | --- | --- |"]
@@ -127,6 +190,23 @@ def format_table(results: dict[str, dict[str, float]], markdown: bool) -> str:
     lines = [f"{'method':<{width}}  " + "  ".join(f"{k:>9}" for k in KEYS)]
     lines += [f"{name:<{width}}  " + "  ".join(f"{r[k]:>9.4f}" for k in KEYS) for name, r in results.items()]
     return "\n".join(lines)
+
+
+def format_subset_table(results: dict[str, dict[str, dict[str, float]]], spreads: dict[str, float], markdown: bool) -> str:
+    """One row per (photo subset, method): the terms, the score's standard error and the run's HIST spread."""
+    header = ["photos", "method", *KEYS, "score sem", "hist spread"]
+    rows = []
+    for subset in next(iter(results.values())):
+        for method, by_subset in results.items():
+            r = by_subset[subset]
+            spread = spreads.get(method, math.nan)
+            rows.append([subset, method, *(f"{r[k]:.4f}" for k in KEYS), f"{r['score_sem']:.4f}",
+                         "-" if math.isnan(spread) else f"{spread:.4f}"])
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows])
 
 
 def restoration_grid(photos: list[Damaged], preds: list[np.ndarray], count: int, height: int = 160) -> np.ndarray:
@@ -173,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
                         help="predict in fp32 and/or bf16 (infer.py --amp); several values = one row per value")
+    parser.add_argument("--by-folder", action="store_true", help="add a row per photo folder")
+    parser.add_argument("--least-colourful-third", action="append", type=Path, default=[], metavar="DIR",
+                        help="add a row: the third of DIR's photos with the lowest mean chroma (repeatable)")
+    parser.add_argument("--most-colourful-third", action="append", type=Path, default=[], metavar="DIR",
+                        help="add a row: the third of DIR's photos with the highest mean chroma (repeatable)")
+    parser.add_argument("--spread-last", type=int, default=5,
+                        help="hist spread: over this many last in-run validations of each checkpoint's run")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -193,29 +280,40 @@ def _run(args: argparse.Namespace) -> int:
     if args.grid and not checkpoints:
         raise ChromaFillError("--grid: needs a --checkpoint to show predictions of")
     photos = damaged_photos(args.photos, args.seed, args.limit, args.true_mask)
+    subsets = photo_subsets(photos, args.by_folder, args.least_colourful_third, args.most_colourful_third)
     device = pick_device(args.device)
     methods: dict[str, Callable[[], Predictor]] = {}
     if not args.no_baselines:
         methods.update({"gray copy": lambda: gray_copy, "telea": lambda: telea})
     snaps = args.gray_snap or [None]
+    run_of: dict[str, Path] = {}  # method name -> its checkpoint, for the hist spread column
     for label, path in checkpoints:
         for snap in snaps:
             for precision in args.precision:
                 name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
                 name = name if len(args.precision) == 1 else f"{name} {precision}"
+                run_of[name] = path
                 methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
                     path, device, snap, not args.no_ema, amp)
-    results, first_preds = {}, None
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    spreads = {name: hist_spread(path, args.spread_last) for name, path in run_of.items()}
+    first_preds = None
     for name, make in methods.items():
-        results[name], preds = evaluate(photos, make())
+        rows, preds = evaluate(photos, make())
+        results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
         if first_preds is None and name not in ("gray copy", "telea"):
             first_preds = preds
     hole = "true mask" if args.true_mask else "detected hole"
     print(f"{len(photos)} photos, damage seed {args.seed}, filled region: {hole}", file=sys.stderr)
-    print(format_table(results, args.markdown))
+    if len(subsets) == 1:
+        print(format_table({name: by_subset["all"] for name, by_subset in results.items()}, args.markdown))
+    else:
+        print(format_subset_table(results, spreads, args.markdown))
     if args.json:
-        atomic_write_bytes(args.json, json.dumps({"photos": len(photos), "seed": args.seed, "hole": hole, "results": results},
-                                                 indent=1).encode())
+        table = {name: by_subset["all"] for name, by_subset in results.items()}
+        atomic_write_bytes(args.json, json.dumps({"photos": len(photos), "seed": args.seed, "hole": hole, "results": table,
+                                                  "subsets": results, "subset_sizes": {k: len(v) for k, v in subsets.items()},
+                                                  "hist_spread": spreads}, indent=1).encode())
     if args.grid and first_preds is not None:
         write_png(args.grid, restoration_grid(photos, first_preds, args.grid_count, args.grid_height))
     return 0

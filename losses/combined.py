@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from losses.adversarial import DiscOutput, discriminator_losses, generator_adversarial_loss
+from losses.chroma_ce import ChromaClassLoss
 from losses.config import LossConfig
 from losses.feature_matching import feature_matching_loss
 from losses.hue_hist import HueHistogramLoss
@@ -49,16 +50,27 @@ def _image_terms(cfg: LossConfig) -> dict[str, nn.Module]:
 class GeneratorLoss(nn.Module):
     """Everything the generator minimises: reconstruction, structure, colour and GAN terms."""
 
-    def __init__(self, cfg: LossConfig) -> None:
+    def __init__(self, cfg: LossConfig, chroma_bins: int | None = None) -> None:
+        """`chroma_bins`: the bins per axis of a chroma_bins generator head (needed when chroma_ce is on)."""
         super().__init__()
         self.cfg = cfg
         self.weighted_terms = nn.ModuleDict(_weighted_terms(cfg))
         self.image_terms = nn.ModuleDict(_image_terms(cfg))
+        self.chroma_ce: ChromaClassLoss | None = None
+        if cfg.chroma_ce.weight > 0:
+            if chroma_bins is None:
+                raise ConfigError("loss.chroma_ce.weight", "needs a generator with head chroma_bins")
+            self.chroma_ce = ChromaClassLoss(chroma_bins, cfg.chroma_ce.rebalance)
         self.weights = {
             "pixel": cfg.pixel.weight, "smooth": cfg.smooth.weight, "ssim": cfg.ssim.weight,
             "hue_hist": cfg.hue_hist.weight, "perceptual": cfg.perceptual.weight,
-            "adv": cfg.adversarial.weight, "feat_match": cfg.feat_match.weight,
+            "adv": cfg.adversarial.weight, "feat_match": cfg.feat_match.weight, "chroma_ce": cfg.chroma_ce.weight,
         }
+
+    @property
+    def needs_chroma_logits(self) -> bool:
+        """Whether forward needs the generator's chroma-bin logits (chroma_logits)."""
+        return self.chroma_ce is not None
 
     @property
     def needs_discriminator(self) -> bool:
@@ -77,11 +89,13 @@ class GeneratorLoss(nn.Module):
         mask: Tensor | None,
         d_fake: DiscOutput | None = None,
         d_real: DiscOutput | None = None,
+        chroma_logits: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """pred, target: Bx3xHxW RGB in [0, 1]; mask: Bx1xHxW, 1 in the lost region.
 
         d_fake is D's output on the prediction (with gradients to the generator), d_real on the
         ground truth; both are lists per scale of feature maps with the logits last.
+        chroma_logits: the chroma_bins head's logits, for the chroma_ce term.
         """
         raw: dict[str, Tensor] = {}
         weights = mask_weights(mask, self.cfg.mask_weight)
@@ -90,6 +104,10 @@ class GeneratorLoss(nn.Module):
         for name, term in self.image_terms.items():
             raw[name] = term(pred, target)
         raw.update(self._gan_terms(d_fake, d_real))
+        if self.chroma_ce is not None:
+            if chroma_logits is None:
+                raise ValueError("GeneratorLoss: the chroma_ce term needs the generator's chroma_logits")
+            raw["chroma_ce"] = self.chroma_ce(chroma_logits, target)
         weighted = {name: self.weights[name] * value for name, value in raw.items()}
         total = torch.stack(list(weighted.values())).sum() if weighted else pred.new_zeros(())
         return total, {name: value.detach() for name, value in weighted.items()}

@@ -103,6 +103,16 @@ class PerceptualLossConfig:
 
 
 @dataclass
+class ChromaCELossConfig:
+    weight: float = param(
+        0.0, "weight of the rebalanced cross-entropy of the chroma_bins head's logits against the true (Cb, Cr) (needs model.generator.head chroma_bins; 0 = off)", ge=0.0
+    )
+    rebalance: float = param(
+        0.5, "lambda of the class rebalancing: each pixel weighs 1 / ((1 - lambda) p(bin) + lambda / bins), p = the batch's chroma histogram (Zhang et al. 0.5; 1 = no rebalancing)", ge=0.0, le=1.0
+    )
+
+
+@dataclass
 class LossConfig:
     pixel: PixelLossConfig = section(PixelLossConfig)
     ssim: SSIMLossConfig = section(SSIMLossConfig)
@@ -111,6 +121,7 @@ class LossConfig:
     hue_hist: HueHistLossConfig = section(HueHistLossConfig)
     feat_match: FeatMatchLossConfig = section(FeatMatchLossConfig)
     perceptual: PerceptualLossConfig = section(PerceptualLossConfig)
+    chroma_ce: ChromaCELossConfig = section(ChromaCELossConfig)
     mask_weight: float = param(
         2.0, "errors inside the lost region count this many times as much in the pixel and smooth terms (1 = no emphasis)", ge=0.0
     )

@@ -25,3 +25,16 @@ def colourfulness(rgb: np.ndarray) -> float:
     spread = np.hypot(rg.std(), yb.std())
     offset = np.hypot(rg.mean(), yb.mean())
     return float(spread + CHROMA_WEIGHT * offset)
+
+
+def mean_chroma(rgb: np.ndarray) -> float:
+    """Mean distance of each pixel's (Cb, Cr) from neutral gray, in 8-bit levels (0 for a gray image).
+
+    The chroma the composite head predicts, so it ranks photos by how much colour there is to get
+    right (benchmarks/quality.py's least / most colourful thirds).
+    """
+    pixels = rgb.reshape(-1, 3).astype(np.float64)
+    # ITU-R BT.601 chroma, the conversion PIL's YCbCr and OpenCV's YCrCb use.
+    cb = -0.168736 * pixels[:, 0] - 0.331264 * pixels[:, 1] + 0.5 * pixels[:, 2]
+    cr = 0.5 * pixels[:, 0] - 0.418688 * pixels[:, 1] - 0.081312 * pixels[:, 2]
+    return float(np.hypot(cb, cr).mean())

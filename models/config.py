@@ -12,6 +12,7 @@ from typing import Literal
 
 from models import registry
 from utils.config import param, section
+from utils.errors import ConfigError
 
 Norm = Literal["batch", "instance", "none"]
 
@@ -29,7 +30,9 @@ class GeneratorConfig:
     upsample: Literal["transpose", "resize"] = param("transpose", "decoder upsampling: transpose = 4x4 transposed convolution (pix2pix); resize = nearest-neighbour 2x resize then 3x3 convolution, which avoids checkerboard artefacts")
     bottleneck_blocks: int = param(0, "residual blocks (two 3x3 convolutions, no normalisation) inserted at the bottleneck for more capacity at the coarsest scale", ge=0)
     mask_channel: bool = param(True, "feed the hole mask to the network as a second input channel (the output head uses the mask either way)")
-    head: Literal["rgb", "luma_composite"] = param("luma_composite", "output head: rgb = plain tanh RGB; luma_composite = predict Y, Cb, Cr (BT.601, the weights of the gray conversion) and use the input's gray as Y outside the hole, so luminance there is exact; inside the hole Y is a residual on the pre-filled input")
+    head: Literal["rgb", "luma_composite", "luma_gate", "chroma_bins"] = param("luma_composite", "output head: rgb = plain tanh RGB; luma_composite = predict Y, Cb, Cr (BT.601, the weights of the gray conversion) and use the input's gray as Y outside the hole, so luminance there is exact; inside the hole Y is a residual on the pre-filled input; luma_gate = luma_composite plus a per-pixel hard gate (straight-through) that makes unsure pixels exactly gray; chroma_bins = luma_composite's Y with chroma classified over a grid of (Cb, Cr) bins and decoded by the annealed mean (train it with loss.chroma_ce)")
+    chroma_bins: int = param(11, "head chroma_bins: bins per chroma axis over [0, 1] (odd, so gray is a bin centre; 11 = 121 classes)", ge=3)
+    chroma_temperature: float = param(0.38, "head chroma_bins: the annealed-mean temperature (1 = the mean of the distribution, towards 0 = its mode; Zhang et al. 0.38)", gt=0.0)
     gray_snap: float = param(0.0, "eval mode only: pixels whose predicted HSV saturation (0..1) is below this become exactly gray (R=G=B=luminance), because faint wrong tints scatter the hue histogram; 0 = off", ge=0.0, le=1.0)
     pad_mode: Literal["reflect", "replicate"] = param("reflect", "how the input is padded to a multiple of 2**depth (reflect falls back to replicate when the image is smaller than the padding)")
     # -- type smp_unet only (models/pretrained_unet.py); the unet type needs these at their defaults
@@ -42,6 +45,12 @@ class GeneratorConfig:
     encoder_freeze_bn: bool = param(False, "smp_unet: the encoder's BatchNorm layers always use (and never update) their running statistics, also in training")
 
     def check(self) -> None:
+        if self.head != "chroma_bins":
+            for key, default in (("chroma_bins", 11), ("chroma_temperature", 0.38)):
+                if getattr(self, key) != default:
+                    raise ConfigError(key, f"applies to head chroma_bins only (head is {self.head!r}); leave it at its default {default}")
+        if self.chroma_bins % 2 == 0:
+            raise ConfigError("chroma_bins", f"got {self.chroma_bins}, expected an odd number (exact gray must be a bin centre)")
         registry.validate("generator", self)
 
 

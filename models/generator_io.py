@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from models.heads import apply_head, gray_snap
+from models.heads import OutputHead, gray_snap
 from models.layers import pad_to_multiple
 
 
@@ -25,7 +25,13 @@ def padded(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multipl
     return net(pad_to_multiple(x, multiple, pad_mode))[..., :h, :w]
 
 
-def finish(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor, head: str, snap: float, training: bool) -> torch.Tensor:
-    """The head on the raw 3 channels, then (eval mode only) the gray snap."""
-    rgb = apply_head(head, raw, gray, mask)
-    return rgb if training else gray_snap(rgb, snap)
+def finish(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor, head: OutputHead, snap: float, training: bool,
+           with_logits: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+    """The head on the raw channels, then (eval mode only) the gray snap.
+
+    RGB alone, or (RGB, chroma-bin logits or None) when `with_logits`: the trainer asks for the
+    logits for the chroma cross-entropy; inference, export and EMA only ever see RGB.
+    """
+    rgb, logits = head(raw, gray, mask)
+    rgb = rgb if training else gray_snap(rgb, snap)
+    return (rgb, logits) if with_logits else rgb

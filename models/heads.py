@@ -1,4 +1,4 @@
-"""Output heads: the generator's raw 3 channels -> an RGB photo in [0, 1].
+"""Output heads: the generator's raw channels -> an RGB photo in [0, 1].
 
 `luma_composite` is the default because luminance outside the hole is known exactly (the input
 is PIL L of the original there): predicting Y/Cb/Cr and pasting the input's gray as Y outside
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import torch
 from kornia.color import rgb_to_hsv
+from torch import nn
 
+from models.chroma_bins import ChromaBinsHead
 from utils.color import luma, ycbcr_to_rgb
 
-HEADS = ("rgb", "luma_composite")
+HEADS = ("rgb", "luma_composite", "luma_gate", "chroma_bins")
 
 
 def rgb_head(raw: torch.Tensor) -> torch.Tensor:
@@ -37,13 +39,51 @@ def luma_composite_head(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tenso
     return ycbcr_to_rgb(torch.cat([y, chroma], dim=1)).clamp(0, 1)
 
 
-def apply_head(head: str, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Dispatch on the `model.generator.head` name."""
-    if head == "rgb":
-        return rgb_head(raw)
-    if head == "luma_composite":
-        return luma_composite_head(raw, gray, mask)
-    raise ValueError(f"head {head!r}: expected one of {', '.join(HEADS)}")
+def luma_gate_head(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`luma_composite` with a 4th raw channel: a per-pixel gate that sends unsure pixels to exact gray.
+
+    The gate is hard in the forward pass (chroma kept where sigmoid(raw[3]) > 0.5, exact gray
+    Cb = Cr = 0.5 elsewhere, so R = G = B and OpenCV bins the pixel as hue 0) and soft in the
+    backward pass (straight-through): the gradient is that of the soft version, chroma scaled
+    by the gate's probability, so the hue-histogram term learns where a colour guess pays (a
+    faint wrong tint scatters hue across bins, exact gray does not), and the chroma behind a
+    closed gate keeps learning, which it must to ever reopen it. A closed pixel is R = G = B = Y
+    bit for bit, not through the YCbCr round trip (which misses by float rounding). Train and
+    eval modes behave the same, so validation scores what inference returns.
+    """
+    squashed = torch.tanh(raw[:, :3])
+    soft = torch.sigmoid(raw[:, 3:4])
+    y = gray + mask * squashed[:, :1]
+    soft_rgb = ycbcr_to_rgb(torch.cat([y, 0.5 + squashed[:, 1:] * soft / 2], dim=1)).clamp(0, 1)
+    hard_rgb = torch.where(soft > 0.5, ycbcr_to_rgb(torch.cat([y, 0.5 + squashed[:, 1:] / 2], dim=1)),
+                           y.expand_as(soft_rgb)).clamp(0, 1)
+    return hard_rgb.detach() + (soft_rgb - soft_rgb.detach())
+
+
+class OutputHead(nn.Module):
+    """The `model.generator.head` by name: how many raw channels it takes, and raw -> (RGB, logits).
+
+    Logits are the chroma-bin logits of `chroma_bins` (for its cross-entropy, losses/chroma_ce.py)
+    and None for the other heads. Only `chroma_bins` has weights, so checkpoints of the other
+    heads hold no key for it.
+    """
+
+    def __init__(self, head: str, chroma_bins: int = 11, chroma_temperature: float = 0.38) -> None:
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head {head!r}: expected one of {', '.join(HEADS)}")
+        self.name = head
+        self.bins = ChromaBinsHead(chroma_bins, chroma_temperature) if head == "chroma_bins" else None
+        self.raw_channels = self.bins.raw_channels if self.bins is not None else 4 if head == "luma_gate" else 3
+
+    def forward(self, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.bins is not None:
+            return self.bins(raw, gray, mask)
+        if self.name == "rgb":
+            return rgb_head(raw), None
+        if self.name == "luma_gate":
+            return luma_gate_head(raw, gray, mask), None
+        return luma_composite_head(raw, gray, mask), None
 
 
 def gray_snap(rgb: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -22,6 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from models import pretrained_weights
 from models.generator_io import check_gray_mask, finish, padded
+from models.heads import OutputHead
 from models.init import init_weights
 from models.registry import register
 from utils.errors import ConfigError
@@ -45,12 +46,15 @@ class PretrainedUNetGenerator(nn.Module):
         encoder_freeze_bn: bool = False,
         mask_channel: bool = True,
         head: str = "luma_composite",
+        chroma_bins: int = 11,
+        chroma_temperature: float = 0.38,
         gray_snap: float = 0.0,
         pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
         self.check_options(encoder=encoder, encoder_weights=encoder_weights, decoder=decoder, decoder_channels=decoder_channels)
         self.mask_channel, self.head, self.gray_snap, self.pad_mode = mask_channel, head, gray_snap, pad_mode
+        self.output_head = OutputHead(head, chroma_bins, chroma_temperature)
         self.encoder_lr_multiplier = encoder_lr_multiplier
         self.encoder_frozen_epochs = encoder_frozen_epochs
         self.encoder_freeze_bn = encoder_freeze_bn
@@ -58,7 +62,8 @@ class PretrainedUNetGenerator(nn.Module):
         self.size_multiple = 2**ENCODER_DEPTH  # what inputs are padded to (export.py reads it too)
         self.net = DECODERS[decoder](
             encoder_name=f"tu-{encoder}", encoder_weights=None, encoder_depth=ENCODER_DEPTH,
-            decoder_channels=tuple(decoder_channels), in_channels=2 if mask_channel else 1, classes=3)
+            decoder_channels=tuple(decoder_channels), in_channels=2 if mask_channel else 1,
+            classes=self.output_head.raw_channels)
         cfg = self.net.encoder.model.pretrained_cfg
         # One scalar for the gray channel: the mean of the weights' per-channel statistics.
         self.input_mean = sum(cfg["mean"]) / len(cfg["mean"])
@@ -95,6 +100,7 @@ class PretrainedUNetGenerator(nn.Module):
     def init_weights(self, kind: str, gain: float) -> None:
         init_weights(self.net.decoder, kind, gain)
         init_weights(self.net.segmentation_head, kind, gain)
+        init_weights(self.output_head, kind, gain)
 
     # -- fine-tuning ----------------------------------------------------------------------------
 
@@ -131,13 +137,14 @@ class PretrainedUNetGenerator(nn.Module):
 
     # -- forward --------------------------------------------------------------------------------
 
-    def forward(self, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, gray: torch.Tensor, mask: torch.Tensor, with_logits: bool = False) -> Any:
+        """RGB; or (RGB, chroma-bin logits or None) with `with_logits` (models/generator_io.finish)."""
         check_gray_mask(gray, mask)
         x = (gray - self.input_mean) / self.input_std
         if self.mask_channel:
             x = torch.cat([x, mask * 2 - 1], dim=1)
         raw = padded(self.net, x, self.size_multiple, self.pad_mode)
-        return finish(raw, gray, mask, self.head, self.gray_snap, self.training)
+        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits)
 
 
 def _on_meta_device() -> bool:

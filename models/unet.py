@@ -9,10 +9,13 @@ instance statistics are undefined for one image).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from models.generator_io import check_gray_mask, finish, padded
+from models.heads import OutputHead
 from models.layers import concat_channels, conv_bias, norm_layer, pad_to_multiple
 from models.registry import register
 
@@ -124,6 +127,8 @@ class UNetGenerator(nn.Module):
         bottleneck_blocks: int = 0,
         mask_channel: bool = True,
         head: str = "luma_composite",
+        chroma_bins: int = 11,
+        chroma_temperature: float = 0.38,
         gray_snap: float = 0.0,
         pad_mode: str = "reflect",
     ) -> None:
@@ -131,11 +136,12 @@ class UNetGenerator(nn.Module):
         self.depth = depth
         self.mask_channel = mask_channel
         self.head = head
+        self.output_head = OutputHead(head, chroma_bins, chroma_temperature)
         self.gray_snap = gray_snap
         self.pad_mode = pad_mode
         self.net = UNet(
             in_channels=2 if mask_channel else 1,
-            out_channels=3,
+            out_channels=self.output_head.raw_channels,
             base_channels=base_channels,
             depth=depth,
             norm=norm,
@@ -145,13 +151,14 @@ class UNetGenerator(nn.Module):
             bottleneck_blocks=bottleneck_blocks,
         )
 
-    def forward(self, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, gray: torch.Tensor, mask: torch.Tensor, with_logits: bool = False) -> Any:
+        """RGB; or (RGB, chroma-bin logits or None) with `with_logits` (models/generator_io.finish)."""
         check_gray_mask(gray, mask)
         x = gray * 2 - 1  # pix2pix works in [-1, 1]
         if self.mask_channel:
             x = torch.cat([x, mask * 2 - 1], dim=1)
         raw = padded(self.net, x, 2**self.depth, self.pad_mode)
-        return finish(raw, gray, mask, self.head, self.gray_snap, self.training)
+        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits)
 
 
 @register("mask_net", "unet")

@@ -69,11 +69,13 @@ TYPE_OVERRIDES = {"smp_unet": ["model.generator.base_channels=64", "model.genera
                                "model.generator.encoder_weights=none", "model.generator.decoder_channels=[32,24,16,16,8]"]}
 
 
-@pytest.mark.parametrize("generator_type", registry.names("generator"))
-def test_onnx_predicts_as_the_checkpoint(generator_type: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("generator_type, head", [(t, "luma_composite") for t in registry.names("generator")]
+                         + [("unet", "luma_gate"), ("unet", "chroma_bins")])
+def test_onnx_predicts_as_the_checkpoint(generator_type: str, head: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture) -> None:
-    """Every registered generator type, two sizes (one padded inside), TTA on: >= 99.9% within 1 level."""
-    checkpoint = random_checkpoint(tmp_path / "best.pt", [f"model.generator.type={generator_type}", *TYPE_OVERRIDES.get(generator_type, [])])
+    """Every registered generator type and colour head, two sizes (one padded inside), TTA on: >= 99.9% within 1 level."""
+    checkpoint = random_checkpoint(tmp_path / "best.pt", [f"model.generator.type={generator_type}", f"model.generator.head={head}",
+                                                          *TYPE_OVERRIDES.get(generator_type, [])])
     model = tmp_path / "model.onnx"
     export(checkpoint, model, monkeypatch, capsys)
     inputs = write_inputs(tmp_path / "in")
@@ -81,7 +83,7 @@ def test_onnx_predicts_as_the_checkpoint(generator_type: str, tmp_path: Path, mo
         run_inference(InferenceOptions(checkpoint=path, input=inputs, output=tmp_path / out, device="cpu", tta=True, batch_size=2))
     torch_out, onnx_out = predictions(tmp_path / "torch"), predictions(tmp_path / "onnx")
     diffs = np.concatenate([np.abs(torch_out[n] - onnx_out[n]).ravel() for n in SIZES])
-    print(f"{generator_type}: max difference {diffs.max()} levels, {np.mean(diffs <= 1):.5%} within 1 level")
+    print(f"{generator_type} {head}: max difference {diffs.max()} levels, {np.mean(diffs <= 1):.5%} within 1 level")
     assert np.mean(diffs <= 1) >= 0.999
     assert diffs.max() <= 3
     assert all(torch_out[n].std() > 5 for n in SIZES)  # a real picture, not a flat output that matches trivially

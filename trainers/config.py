@@ -69,6 +69,9 @@ class ValidationConfig:
     max_images: int = param(0, "score at most this many validation images (0 = all)", ge=0)
     num_visuals: int = param(4, "validation samples in the TensorBoard image grid", ge=0)
     batch_size: int = param(4, "images per validation forward pass", ge=1)
+    select_window: int = param(
+        1, "best.pt is the weights where the mean val/score of the last N validations peaks (1 = the latest score "
+        "alone); N > 1 keeps a small split's epoch-to-epoch noise from choosing best.pt", ge=1)
 
 
 @dataclass
@@ -121,6 +124,8 @@ class Config:
     def check(self) -> None:
         if self.train.test.mask_source == "mask_net" and not self.model.mask_net.enabled:
             raise ConfigError("train.test.mask_source", "got 'mask_net', expected 'detector' or 'auto' unless model.mask_net.enabled is true")
+        if self.loss.chroma_ce.weight > 0 and self.model.generator.head != "chroma_bins":
+            raise ConfigError("loss.chroma_ce.weight", f"got {self.loss.chroma_ce.weight}, expected 0 unless model.generator.head is chroma_bins (head is {self.model.generator.head!r})")
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

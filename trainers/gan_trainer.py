@@ -58,7 +58,8 @@ class GANTrainer:
         # gradients, which DDP must be told to expect.
         frozen_epochs = getattr(config.model.generator, "encoder_frozen_epochs", 0)
         self.generator = self._prepare(build_generator(config.model), find_unused=frozen_epochs > 0)
-        self.g_loss = GeneratorLoss(config.loss).to(device)
+        chroma_bins = config.model.generator.chroma_bins if config.model.generator.head == "chroma_bins" else None
+        self.g_loss = GeneratorLoss(config.loss, chroma_bins).to(device)
         self.d_loss = DiscriminatorLoss(config.loss).to(device)
         self.discriminator = self._prepare(build_discriminator(config.model)) if self.g_loss.needs_discriminator else None
         mask_net = build_mask_net(config.model)
@@ -113,13 +114,18 @@ class GANTrainer:
     def train_step(self, batch: dict[str, Any]) -> StepResult:
         gray, target, mask = self.to_device(batch)
         self.generator.train()
+        chroma_logits = None
         with self.autocast():
-            fake = self.generator(gray, mask).float()
+            if self.g_loss.needs_chroma_logits:
+                fake, chroma_logits = self.generator(gray, mask, with_logits=True)
+            else:
+                fake = self.generator(gray, mask)
+            fake = fake.float()
         scalars: dict[str, float] = {}
         if self.discriminator is not None:
             if not self._discriminator_steps(gray, target, fake, scalars):
                 return self._skip(scalars)
-        total, terms = self._generator_objective(gray, target, mask, fake, batch)
+        total, terms = self._generator_objective(gray, target, mask, fake, batch, chroma_logits)
         if not self._finite_everywhere(total):
             return self._skip(scalars)
         scalars.update({f"loss/g_{k}": float(v) for k, v in terms.items()})
@@ -159,7 +165,8 @@ class GANTrainer:
         return True
 
     def _generator_objective(self, gray: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                             fake: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                             fake: torch.Tensor, batch: dict[str, Any],
+                             chroma_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         d_fake = d_real = None
         if self.discriminator is not None:
             # The unwrapped D: under DDP its frozen parameters must not wait for gradient buckets.
@@ -169,7 +176,7 @@ class GANTrainer:
                 if self.g_loss.needs_real_features:
                     with torch.no_grad():
                         d_real = _float(disc(gray, target))
-        total, terms = self.g_loss(fake, target, mask, d_fake=d_fake, d_real=d_real)
+        total, terms = self.g_loss(fake, target, mask, d_fake=d_fake, d_real=d_real, chroma_logits=chroma_logits)
         if self.mask_net is not None:
             raw = batch.get("raw_input", batch["input"]).to(self.device, non_blocking=True)
             with self.autocast():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,8 @@ class Position:
     epoch: int = 0
     step_in_epoch: int = 0
     global_step: int = 0
-    best_score: float = float("-inf")
+    best_score: float = float("-inf")  # the best selection score so far (a window mean, see _update_best)
+    recent_scores: list[float] = field(default_factory=list)  # the last select_window val/score values
 
 
 def run_training(config: Config, resume: str | None = None, load_from: str | None = None) -> int:
@@ -135,7 +136,7 @@ class _Run:
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         self.trainer.load_state_dict(checkpoint["trainer"])
         self.pos = Position(checkpoint["epoch"], checkpoint["step_in_epoch"], checkpoint["global_step"],
-                            checkpoint["best_score"])
+                            checkpoint["best_score"], list(checkpoint.get("recent_scores", [])))
         restore_rng(checkpoint["rng"])
         self._say(f"resumed at epoch {self.pos.epoch + 1}, step {self.pos.global_step}")
 
@@ -248,13 +249,25 @@ class _Run:
     def _update_best(self, scores: dict[str, float]) -> None:
         """best.pt holds the best *validated* weights once any epoch was scored; before the first
         validation (or with validation off) it follows the latest weights. Written before last.pt:
-        a kill in between must not leave a last.pt whose best_score claims weights best.pt lacks."""
-        score = scores.get("score")
+        a kill in between must not leave a last.pt whose best_score claims weights best.pt lacks.
+
+        The selection score is the mean of the last `select_window` val/score values, so one lucky
+        epoch on a small split does not win; the window lives in last.pt, so a resume keeps it."""
+        score = self._selection_score(scores.get("score"))
+        if score is not None and self.config.train.validation.select_window > 1:
+            self.logger.scalars({"val/select_score": score}, self.pos.global_step)
         if score is not None and score > self.pos.best_score:
             self.pos.best_score = score
             self._save_best(scores)
         elif score is None and self.pos.best_score == float("-inf"):
             self._save_best(scores)
+
+    def _selection_score(self, score: float | None) -> float | None:
+        if score is None:
+            return None
+        window = self.config.train.validation.select_window
+        self.pos.recent_scores = (self.pos.recent_scores + [score])[-window:]
+        return sum(self.pos.recent_scores) / len(self.pos.recent_scores)
 
     def _validate(self, final: bool) -> dict[str, float]:
         cfg = self.config.train.validation
@@ -302,6 +315,7 @@ class _Run:
             "step_in_epoch": self.pos.step_in_epoch,
             "global_step": self.pos.global_step,
             "best_score": self.pos.best_score,
+            "recent_scores": self.pos.recent_scores,
             "trainer": self.trainer.state_dict(),
             "rng": capture_rng(),
         }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The runs behind the README's "Quality" table: each trains for the same 20 CPU-minutes on
+# CamVid train + BSDS500 train (one folder of links), then benchmarks/quality.py scores every
+# run in one table on CamVid val, BSDS500 val and their least / most colourful thirds.
+#
+#   bash benchmarks/colour_runs.sh /path/to/camvid /path/to/bsds500 [RUN ...]
+#
+# RUN names one of the runs below (default: all, in this order); `table` skips training and
+# only writes the table (docs/quality_runs.md and .json) from the runs that exist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CAMVID=${1:?usage: colour_runs.sh CAMVID_DIR BSDS500_DIR [RUN ...]}
+BSDS=${2:?usage: colour_runs.sh CAMVID_DIR BSDS500_DIR [RUN ...]}
+shift 2
+PHOTOS=checkpoints/cpu_photos
+PY=${PYTHON:-python}
+
+# name | config | overrides (the recipes compared; each changes one thing against its neighbour)
+RUNS=(
+  "baseline|configs/unet_budget.yaml|"
+  "pretrained|configs/pretrained.yaml|"
+  "pretrained_bins|configs/pretrained.yaml|model.generator.head=chroma_bins loss.chroma_ce.weight=1.0"
+  "pretrained_gate|configs/pretrained.yaml|model.generator.head=luma_gate"
+  "scratch_encoder|configs/pretrained.yaml|model.generator.encoder_weights=none"
+)
+
+link_photos() {
+  mkdir -p "$PHOTOS"
+  ln -sf "$(realpath "$CAMVID")"/train/* "$(realpath "$BSDS")"/train/* "$PHOTOS"/
+}
+
+train_run() {  # name config overrides...
+  local name=$1 config=$2
+  shift 2
+  # shellcheck disable=SC2068
+  $PY train.py --config "$config" data.root="$PHOTOS" experiment.name="run_$name" $@
+}
+
+table() {
+  local args=()
+  for entry in "${RUNS[@]}"; do
+    local name=${entry%%|*}
+    [[ -f checkpoints/run_$name/best.pt ]] && args+=(--checkpoint "$name=checkpoints/run_$name/best.pt")
+  done
+  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
+    --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
+    "${args[@]}" --markdown --json docs/quality_runs.json | tee docs/quality_runs.md
+}
+
+link_photos
+wanted=("$@")
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(baseline pretrained pretrained_bins pretrained_gate scratch_encoder table)
+for want in "${wanted[@]}"; do
+  if [[ $want == table ]]; then table; continue; fi
+  found=0
+  for entry in "${RUNS[@]}"; do
+    IFS='|' read -r name config overrides <<<"$entry"
+    if [[ $name == "$want" ]]; then
+      # shellcheck disable=SC2086
+      train_run "$name" "$config" $overrides
+      found=1
+    fi
+  done
+  [[ $found == 1 ]] || { echo "colour_runs.sh: unknown run $want (expected one of the RUNS names or table)" >&2; exit 2; }
+done
