@@ -69,7 +69,7 @@ def record_cache_writes(log: list[int]) -> None:
 
 def main() -> int:
     out_prefix, scenario, *overrides = sys.argv[1:]
-    {"nan": inject_nan_on_rank_1, "budget": budget_spent_on_rank_0_only_and_falling_scores}[scenario]()
+    {"nan": inject_nan_on_rank_1, "budget": budget_spent_on_rank_0_only_and_falling_scores, "plain": lambda: None}[scenario]()
     cache_writes: list[int] = []
     record_cache_writes(cache_writes)
     ended: dict = {}

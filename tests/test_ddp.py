@@ -66,3 +66,16 @@ def test_plateau_schedule_and_time_budget_agree_across_ranks(dacon_root: Path, t
     assert ranks[0]["global_step"] == ranks[1]["global_step"] == 5
     assert ranks[0]["learning_rates"] == ranks[1]["learning_rates"] == {"lr/g": 1e-4, "lr/d": 1e-4}
     assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
+
+
+def test_pretrained_encoder_and_chroma_bins_train_identically_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
+    """smp_unet with its encoder frozen for epoch 1 (unused parameters, then used), frozen encoder
+    BatchNorm and the chroma_bins head with its cross-entropy: one set of weights on both ranks."""
+    ranks = run_two_ranks(tmp_path, dacon_root, "plain", "train.epochs=2", "model.generator.type=smp_unet",
+                          "model.generator.base_channels=64", "model.generator.depth=8", "model.generator.encoder_weights=none",
+                          "model.generator.decoder_channels=[32,24,16,16,8]", "model.generator.encoder_frozen_epochs=1",
+                          "model.generator.encoder_freeze_bn=true", "model.generator.head=chroma_bins",
+                          "loss.chroma_ce.weight=1.0")
+    assert [r["code"] for r in ranks] == [0, 0]
+    assert [r["global_step"] for r in ranks] == [4, 4]
+    assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]

@@ -113,3 +113,68 @@ def test_each_ablation_changes_exactly_one_key_of_the_reference() -> None:
         tree = leaves(cfgio.to_dict(load_config(path)))
         changed = {k for k in tree if tree[k] != reference[k]} - {"experiment.name"}
         assert len(changed) == 1, (path.name, changed)
+
+
+# -- subsets, the score's standard error, HIST's in-run spread ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two folders of 6 photos each, photo i with (i + 1) / 6 of its colour; `a/val` at half the colour of `b/val`."""
+    root = tmp_path_factory.mktemp("sets")
+    rng = np.random.default_rng(1)
+    dull, vivid = root / "a" / "val", root / "b" / "val"
+    for folder, scale in ((dull, 0.5), (vivid, 1.0)):
+        folder.mkdir(parents=True)
+        for i in range(6):
+            rgb = natural_image(64, 80, rng).astype(np.float64)
+            gray = rgb.mean(axis=2, keepdims=True)
+            faded = gray + (rgb - gray) * scale * (i + 1) / 6
+            cv2.imwrite(str(folder / f"p{i}.png"), np.clip(faded, 0, 255).astype(np.uint8)[:, :, ::-1])
+    return dull, vivid
+
+
+def test_mean_chroma_ranks_colour_and_is_zero_for_gray() -> None:
+    from metrics.colourfulness import mean_chroma
+
+    rng = np.random.default_rng(0)
+    rgb = natural_image(48, 48, rng)
+    gray = np.repeat(rgb.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+    assert mean_chroma(gray) == pytest.approx(0.0, abs=1e-9)
+    half = (gray + (rgb.astype(float) - gray) / 2).astype(np.uint8)
+    assert 0 < mean_chroma(half) < mean_chroma(rgb)
+    assert mean_chroma(np.full((2, 2, 3), (255, 0, 0), np.uint8)) == pytest.approx(np.hypot(0.168736, 0.5) * 255, rel=1e-5)
+
+
+def test_subset_rows_per_folder_and_colourful_thirds(two_folders: tuple[Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    dull, vivid = two_folders
+    out = run(capsys, str(dull), str(vivid), "--by-folder", "--least-colourful-third", str(dull),
+              "--most-colourful-third", str(vivid), "--markdown", "--json", str(tmp_path / "s.json"))
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert report["subset_sizes"] == {"all": 12, "a/val": 6, "b/val": 6, "least colourful third of a/val": 2,
+                                      "most colourful third of b/val": 2}
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("| photos | method | score |") and len(lines) == 2 + 5 * 2
+    # The subsets are the photos' own rows: the folder rows average back to the whole set.
+    subsets = report["subsets"]["gray copy"]
+    assert subsets["all"]["score"] == pytest.approx((subsets["a/val"]["score"] + subsets["b/val"]["score"]) / 2)
+    # The least colourful third are the faded photos, where a gray copy's hue histogram fits best.
+    assert subsets["least colourful third of a/val"]["hist"] > subsets["most colourful third of b/val"]["hist"]
+    assert subsets["all"]["score_sem"] > 0
+    with pytest.raises(quality.ChromaFillError, match="not one of the photo folders"):
+        quality.photo_subsets(quality.damaged_photos([dull], 0, limit=1), False, [vivid], [])
+
+
+def test_hist_spread_reads_the_runs_last_validations(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = tmp_path / "run"
+    assert np.isnan(quality.hist_spread(run_dir / "best.pt", 3))  # no events: no spread, not a crash
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    values = [0.1, 0.9, 0.30, 0.35, 0.40]
+    for step, value in enumerate(values):
+        writer.add_scalar("val/hist", value, step)
+    writer.add_scalar("val/hist", 0.45, 4)  # a resumed run logs its last step again: the newest value counts
+    writer.close()
+    assert quality.hist_spread(run_dir / "best.pt", 3) == pytest.approx(np.std([0.30, 0.35, 0.45], ddof=1))
