@@ -1,6 +1,6 @@
 """Inference speed of the default generator: images/s, achieved GFLOP/s, bf16 vs fp32 score, infer.py end to end.
 
-    python benchmarks/bench_infer.py [--config configs/dacon.yaml | --checkpoint PATH] [--size 512] [--batch 4] [--reps 5]
+    python benchmarks/bench_infer.py [--config configs/dacon_unet.yaml | --checkpoint PATH] [--size 512] [--batch 4] [--reps 5]
         [--score-images 8] [--e2e-images 100] [--skip-e2e]
 
 1. The machine's practical peaks, fp32 and bf16: a 2048x2048 torch.mm and one large convolution
@@ -191,7 +191,7 @@ def end_to_end(args: argparse.Namespace, config: Config) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--config", default="configs/dacon.yaml", help="config whose generator to time")
+    parser.add_argument("--config", default="configs/dacon_unet.yaml", help="config whose generator to time")
     parser.add_argument("--checkpoint", type=Path, help="time and score this checkpoint's generator (its weights and "
                         "its config's model) instead of a randomly initialised one of --config")
     parser.add_argument("--size", type=int, default=512)

@@ -1,6 +1,6 @@
 """One Adam step over a network's channels_last weights: torch's fused Adam against ChannelsLastAdam.
 
-    python benchmarks/bench_optimizer.py [--config configs/dacon.yaml] [--net generator] [--reps 9]
+    python benchmarks/bench_optimizer.py [--config configs/dacon_unet.yaml] [--net generator] [--reps 9]
 
 The trainer keeps convolution weights channels_last. torch's fused Adam kernel needs flat
 tensors, so it clones every channels_last weight into the default layout and copies it back;
@@ -34,7 +34,7 @@ def channels_last_parameters(net: torch.nn.Module, seed: int) -> list[torch.nn.P
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--config", default="configs/dacon.yaml")
+    parser.add_argument("--config", default="configs/dacon_unet.yaml")
     parser.add_argument("--net", choices=["generator", "discriminator"], default="generator")
     parser.add_argument("--reps", type=int, default=9, help="interleaved repetitions")
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps per repetition")

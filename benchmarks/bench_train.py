@@ -1,6 +1,6 @@
 """Training speed: our GAN step against a plain pix2pix loop, side by side in one process.
 
-    python benchmarks/bench_train.py [--config configs/dacon.yaml] [--size 256] [--batch 4]
+    python benchmarks/bench_train.py [--config configs/dacon_unet.yaml] [--size 256] [--batch 4]
         [--steps 3] [--reps 5] [--variants same full bf16] [KEY=VALUE ...]
     python benchmarks/bench_train.py --score-check [--seeds 0 1 2]
     python benchmarks/bench_train.py --profile [--steps 2] [--variants ...]
@@ -215,7 +215,7 @@ def score_check(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--config", default="configs/dacon.yaml", help="config whose model (and loss) to time")
+    parser.add_argument("--config", default="configs/dacon_unet.yaml", help="config whose model (and loss) to time")
     parser.add_argument("--size", type=int, default=256, help="square crop side")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")

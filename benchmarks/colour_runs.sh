@@ -19,9 +19,9 @@ PY=${PYTHON:-python}
 RUNS=(
   "baseline|configs/unet_budget.yaml|"
   "pretrained|configs/pretrained.yaml|"
-  "pretrained_bins|configs/pretrained.yaml|model.generator.head=chroma_bins loss.chroma_ce.weight=1.0"
+  "pretrained_bins|configs/cpu_budget.yaml|"
   "pretrained_gate|configs/pretrained.yaml|model.generator.head=luma_gate"
-  "scratch_encoder|configs/pretrained.yaml|model.generator.encoder_weights=none"
+  "scratch_encoder|configs/pretrained.yaml|model.generator.encoder_weights=none model.generator.head=chroma_bins loss.chroma_ce.weight=1.0"
 )
 
 link_photos() {

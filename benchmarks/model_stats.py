@@ -21,7 +21,9 @@ from models.build import build_discriminator, build_generator, build_mask_net  #
 from models.config import GeneratorConfig, ModelConfig  # noqa: E402
 from trainers.config import load_config  # noqa: E402
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "configs" / "pretrained.yaml"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# The 20-CPU-minute recipes of README "Quality", by config file.
+RECIPES = ("unet_budget.yaml", "pretrained.yaml", "cpu_budget.yaml")
 
 
 def count_flops(net: nn.Module, *inputs: torch.Tensor) -> int:
@@ -51,8 +53,11 @@ def stats(size: int) -> list[tuple[str, int, int]]:
         ("discriminator (patchgan, default)", build_discriminator(cfg), (gray, rgb)),
         ("mask net (unet, when enabled)", build_mask_net(cfg), (gray,)),
         ("generator (smp_unet, Lite0 + U-Net, default)", build_generator(smp_config()), (gray, mask)),
-        ("generator (smp_unet, configs/pretrained.yaml)", build_generator(load_config(PRETRAINED).model), (gray, mask)),
     ]
+    for recipe in RECIPES:
+        generator = load_config(CONFIGS / recipe).model.generator
+        nets.append((f"generator ({generator.type}, {generator.head}, configs/{recipe})",
+                     build_generator(load_config(CONFIGS / recipe).model), (gray, mask)))
     return [(name, sum(p.numel() for p in net.parameters()), count_flops(net, *x)) for name, net, x in nets]
 
 

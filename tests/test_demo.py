@@ -32,7 +32,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("demo")
     config = load_config(DEMO, [
         f"data.root={tmp / 'samples'}", f"experiment.output_dir={tmp / 'out'}", "train.epochs=1", "train.max_minutes=0",
-        "data.crop_size=32", "data.val_size=48", "model.generator.base_channels=4", "model.generator.depth=3",
+        "data.crop_size=32", "data.val_size=48", "model.generator.decoder_channels=[16,8,8,8,8]",
         "model.discriminator.base_channels=4", "train.validation.every_epochs=1", "train.log_every_steps=1",
     ])
     assert run_training(config) == 0

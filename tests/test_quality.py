@@ -105,7 +105,7 @@ def leaves(tree: dict, prefix: str = "") -> dict:
 def test_each_ablation_changes_exactly_one_key_of_the_reference() -> None:
     folder = REPO / "configs" / "ablations"
     reference = leaves(cfgio.to_dict(load_config(folder / "reference.yaml")))
-    budget = leaves(cfgio.to_dict(load_config(REPO / "configs" / "cpu_budget.yaml")))
+    budget = leaves(cfgio.to_dict(load_config(REPO / "configs" / "unet_budget.yaml")))
     assert {k for k in reference if reference[k] != budget[k]} == {"experiment.name", "experiment.output_dir", "train.max_minutes", "train.epochs"}
     ablations = sorted(p for p in folder.glob("*.yaml") if p.name != "reference.yaml")
     assert len(ablations) == 7
