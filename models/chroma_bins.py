@@ -33,7 +33,9 @@ class ChromaGrid:
             raise ValueError(f"chroma bins per axis: got {bins}, expected an odd number >= 3 (gray must be a bin centre)")
         self.bins = bins
         self.count = bins * bins
-        axis = torch.linspace(0.0, 1.0, bins)
+        # On the CPU explicitly: inference builds the generator under torch.device("meta"), and
+        # the grid is a constant, not a weight that the checkpoint would fill in.
+        axis = torch.linspace(0.0, 1.0, bins, device="cpu")
         cb, cr = torch.meshgrid(axis, axis, indexing="ij")
         self.centres = torch.stack([cb.reshape(-1), cr.reshape(-1)], dim=1)  # count x 2
 
@@ -70,10 +72,10 @@ class ChromaBinsHead(nn.Module):
         self.temperature = temperature
         self.raw_channels = 1 + EMBED_CHANNELS
         self.classifier = nn.Conv2d(EMBED_CHANNELS, self.grid.count, kernel_size=1)
-        # The decode as a 1x1 convolution with the centres as weights (count -> 2 channels);
-        # not persistent: it is a function of `bins`, which the config holds.
-        self.register_buffer("centre_weights", self.grid.centres.t().reshape(2, self.grid.count, 1, 1).clone(),
-                             persistent=False)
+        # The decode as a 1x1 convolution with the centres as weights (count -> 2 channels). Not a
+        # buffer: it is a function of `bins`, which the config holds, and a buffer of a generator
+        # built on the meta device (inference) would stay empty, the checkpoint not holding it.
+        self.centre_weights = self.grid.centres.t().reshape(2, self.grid.count, 1, 1).contiguous()
 
     def logits(self, raw: Tensor) -> Tensor:
         """Bx(bins^2)xHxW chroma-bin logits (float32: softmax and cross-entropy need the range)."""
@@ -84,7 +86,7 @@ class ChromaBinsHead(nn.Module):
         # float32 even under autocast: a bf16 mean would move chroma by a level and gray off gray.
         with torch.autocast(device_type=logits.device.type, enabled=False):
             probs = torch.softmax(logits.float() / self.temperature, dim=1)
-            return F.conv2d(probs, self.centre_weights.float())
+            return F.conv2d(probs, self.centre_weights.to(probs.device))
 
     def forward(self, raw: Tensor, gray: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """(RGB in [0, 1], logits)."""
