@@ -296,7 +296,8 @@ def _run(args: argparse.Namespace) -> int:
                 methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
                     path, device, snap, not args.no_ema, amp)
     results: dict[str, dict[str, dict[str, float]]] = {}
-    spreads = {name: hist_spread(path, args.spread_last) for name, path in run_of.items()}
+    spread_of = {path: hist_spread(path, args.spread_last) for path in set(run_of.values())}  # one read per run
+    spreads = {name: spread_of[path] for name, path in run_of.items()}
     first_preds = None
     for name, make in methods.items():
         rows, preds = evaluate(photos, make())

@@ -12,6 +12,9 @@ competition's hue-histogram term (a correlation of bin shapes, not amounts) does
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from utils.color import rgb_to_ycbcr
 
 CHROMA_WEIGHT = 0.3  # the paper's weight of the mean opponent colour against its spread
 
@@ -28,13 +31,11 @@ def colourfulness(rgb: np.ndarray) -> float:
 
 
 def mean_chroma(rgb: np.ndarray) -> float:
-    """Mean distance of each pixel's (Cb, Cr) from neutral gray, in 8-bit levels (0 for a gray image).
+    """Mean distance, for an HxWx3 uint8 RGB image, of each pixel's (Cb, Cr) from neutral gray, in 8-bit levels (0 for a gray image).
 
     The chroma the composite head predicts, so it ranks photos by how much colour there is to get
     right (benchmarks/quality.py's least / most colourful thirds).
     """
-    pixels = rgb.reshape(-1, 3).astype(np.float64)
-    # ITU-R BT.601 chroma, the conversion PIL's YCbCr and OpenCV's YCrCb use.
-    cb = -0.168736 * pixels[:, 0] - 0.331264 * pixels[:, 1] + 0.5 * pixels[:, 2]
-    cr = 0.5 * pixels[:, 0] - 0.418688 * pixels[:, 1] - 0.081312 * pixels[:, 2]
-    return float(np.hypot(cb, cr).mean())
+    # The head's own BT.601 conversion (utils/color.py), in float64 so rankings do not tie on rounding.
+    ycbcr = rgb_to_ycbcr(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].double() / 255)
+    return float(torch.hypot(ycbcr[:, 1] - 0.5, ycbcr[:, 2] - 0.5).mean() * 255)

@@ -7,6 +7,7 @@ the type and those arguments when the config is loaded, so a typo fails before t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,7 +47,9 @@ class GeneratorConfig:
 
     def check(self) -> None:
         if self.head != "chroma_bins":
-            for key, default in (("chroma_bins", 11), ("chroma_temperature", 0.38)):
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for key in ("chroma_bins", "chroma_temperature"):
+                default = defaults[key]
                 if getattr(self, key) != default:
                     raise ConfigError(key, f"applies to head chroma_bins only (head is {self.head!r}); leave it at its default {default}")
         if self.chroma_bins % 2 == 0:

@@ -15,6 +15,8 @@ from models.chroma_bins import ChromaBinsHead
 from utils.color import luma, ycbcr_to_rgb
 
 HEADS = ("rgb", "luma_composite", "luma_gate", "chroma_bins")
+# Raw channels of the parameter-free heads (chroma_bins says its own: ChromaBinsHead.raw_channels).
+_RAW_CHANNELS = {"rgb": 3, "luma_composite": 3, "luma_gate": 4}
 
 
 def rgb_head(raw: torch.Tensor) -> torch.Tensor:
@@ -74,7 +76,7 @@ class OutputHead(nn.Module):
             raise ValueError(f"head {head!r}: expected one of {', '.join(HEADS)}")
         self.name = head
         self.bins = ChromaBinsHead(chroma_bins, chroma_temperature) if head == "chroma_bins" else None
-        self.raw_channels = self.bins.raw_channels if self.bins is not None else 4 if head == "luma_gate" else 3
+        self.raw_channels = self.bins.raw_channels if self.bins is not None else _RAW_CHANNELS[head]
 
     def forward(self, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.bins is not None:
