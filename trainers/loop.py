@@ -166,7 +166,9 @@ class _Run:
             finally:
                 self.logger.close()
         part = f" and {self.pos.step_in_epoch} steps of epoch {self.pos.epoch + 1}" if self.pos.step_in_epoch else ""
-        self._say(f"done: {self.pos.epoch} epochs{part}, best val/score {self.pos.best_score:.4f}, outputs in {self.run_dir}")
+        window = self.config.train.validation.select_window
+        best = "best val/score" if window == 1 else f"best mean val/score of {window} validations"
+        self._say(f"done: {self.pos.epoch} epochs{part}, {best} {self.pos.best_score:.4f}, outputs in {self.run_dir}")
         return 0
 
     def _train_epoch(self, stop: GracefulStop, started: float) -> EpochEnd:
