@@ -6,10 +6,17 @@ Colorization") instead predict a distribution over quantised colours, train it w
 rebalanced cross-entropy (losses/chroma_ce.py) and decode it with the *annealed mean*: the mean
 of the distribution sharpened by a temperature T < 1, which sits between the mode (vivid but
 patchy) and the mean (smooth but gray). Here the grid is over BT.601 (Cb, Cr), the chroma of the
-`luma_composite` head, so luminance outside the hole stays exact.
+`luma_composite` head, so luminance outside the hole stays exact (models/composite.py).
 
 The grid spans the whole [0, 1] x [0, 1] chroma square with an odd number of bins per axis, so
 exact gray (0.5, 0.5) is a bin centre: a confident gray prediction decodes to exact gray.
+
+The classification is the costly part: bins^2 (121) channels per pixel for the logits, the
+softmax and the decode. Chroma varies far more slowly than luma in photos (what JPEG's 4:2:0
+subsampling relies on), so with `scale` s > 1 the logits are computed on the network's features
+averaged over s x s blocks, and the decoded (Cb, Cr) is upsampled bilinearly to full resolution;
+Y stays at full resolution. The cross-entropy compares the logits with the true chroma averaged
+over the same blocks (`area_downsample`).
 """
 
 from __future__ import annotations
@@ -18,19 +25,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from utils.color import ycbcr_to_rgb
+from models.composite import composite_rgb
 
 # Channels the network hands to the head besides Y: a 1x1 convolution maps them to the logits,
 # so the network's last (full-resolution, most expensive) layer stays narrow whatever the grid.
 EMBED_CHANNELS = 16
 
 
+def area_downsample(x: Tensor, scale: int) -> Tensor:
+    """The mean over `scale` x `scale` blocks from the top left; blocks cut by the bottom or right
+    edge average the pixels they have. The chroma head's resolution, for its features and for
+    the cross-entropy's target alike."""
+    return x if scale == 1 else F.avg_pool2d(x, scale, ceil_mode=True)
+
+
+def upsample(x: Tensor, scale: int, size: tuple[int, int]) -> Tensor:
+    """`area_downsample`'s inverse in geometry: bilinear, each block's value at the block's centre, cropped to `size`."""
+    if scale > 1:
+        x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    return x[..., :size[0], :size[1]]
+
+
 class ChromaGrid:
     """`bins` x `bins` centres over [0, 1]^2, spacing 1 / (bins - 1); bin index = cb_index * bins + cr_index."""
 
     def __init__(self, bins: int) -> None:
-        if bins < 3 or bins % 2 == 0:
-            raise ValueError(f"chroma bins per axis: got {bins}, expected an odd number >= 3 (gray must be a bin centre)")
+        # `bins` is odd and >= 3 (gray a bin centre): model.generator.chroma_bins is checked when the config loads.
         self.bins = bins
         self.count = bins * bins
         # On the CPU explicitly: inference builds the generator under torch.device("meta"), and
@@ -58,39 +78,66 @@ class ChromaGrid:
 
 
 class ChromaBinsHead(nn.Module):
-    """Raw channels [Y residual, EMBED_CHANNELS features] -> RGB, through per-pixel chroma-bin logits.
+    """Raw channels [Y residual, EMBED_CHANNELS features] -> RGB, through chroma-bin logits at 1/`scale` resolution.
 
     Y as in the `luma_composite` head (the input's gray outside the hole, a residual on the
     pre-fill inside); chroma is the annealed mean of softmax(logits / temperature) over the grid.
+    Every tensor with bins^2 channels is kept in the layout the classifier writes (channels_last
+    in training and inference), where the classes of a pixel are contiguous: the softmax and
+    the decode then run along the last dimension of a (B, H, W, classes) view, with no copy.
     """
 
-    def __init__(self, bins: int, temperature: float) -> None:
+    def __init__(self, bins: int, temperature: float, scale: int) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"chroma temperature: got {temperature}, expected > 0")
         self.grid = ChromaGrid(bins)
         self.temperature = temperature
+        self.scale = scale
+        self.temperature_folded = False
         self.raw_channels = 1 + EMBED_CHANNELS
         self.classifier = nn.Conv2d(EMBED_CHANNELS, self.grid.count, kernel_size=1)
-        # The decode as a 1x1 convolution with the centres as weights (count -> 2 channels). Not a
-        # buffer: it is a function of `bins`, which the config holds, and a buffer of a generator
-        # built on the meta device (inference) would stay empty, the checkpoint not holding it.
-        self.centre_weights = self.grid.centres.t().reshape(2, self.grid.count, 1, 1).contiguous()
+        # The decode's weights (count x 2), a constant of `bins`: a buffer so it moves with the
+        # head, non-persistent so checkpoints do not hold it, and made on the CPU explicitly so
+        # that a generator built on the meta device (inference, before loading) still has it.
+        self.register_buffer("centres", self.grid.centres.clone(), persistent=False)
+
+    def fold_temperature(self) -> None:
+        """For inference: divide the classifier by the temperature once, instead of every logit on every forward.
+
+        The logits then come out already sharpened (they are no longer the cross-entropy's), so
+        call it only on a generator that will not be trained again (trainers/inference.py).
+        """
+        if self.temperature_folded:
+            return
+        with torch.no_grad():
+            self.classifier.weight.div_(self.temperature)
+            self.classifier.bias.div_(self.temperature)
+        self.temperature_folded = True
 
     def logits(self, raw: Tensor) -> Tensor:
-        """Bx(bins^2)xHxW chroma-bin logits (float32: softmax and cross-entropy need the range)."""
-        return self.classifier(F.silu(raw[:, 1:])).float()
+        """B x bins^2 x H/scale x W/scale logits of the block-averaged features (in raw's memory layout).
+
+        The classifier reads all raw channels with a zero weight on Y rather than a channel
+        slice of `raw`, which in channels_last would be a strided view (~10x slower to walk).
+        """
+        weight = self.classifier.weight
+        weight = torch.cat([weight.new_zeros(weight.shape[0], 1, 1, 1), weight], dim=1)
+        return F.conv2d(F.silu(area_downsample(raw, self.scale)), weight, self.classifier.bias)
 
     def decode(self, logits: Tensor) -> Tensor:
-        """Annealed mean: Bx2xHxW (Cb, Cr) in [0, 1]."""
+        """Annealed mean: B x 2 x h x w (Cb, Cr) in [0, 1] of logits B x bins^2 x h x w."""
         # float32 even under autocast: a bf16 mean would move chroma by a level and gray off gray.
         with torch.autocast(device_type=logits.device.type, enabled=False):
-            probs = torch.softmax(logits.float() / self.temperature, dim=1)
-            return F.conv2d(probs, self.centre_weights.to(probs.device))
+            classes_last = logits.permute(0, 2, 3, 1)  # a view; contiguous when logits are channels_last
+            if not self.temperature_folded:
+                classes_last = classes_last.float() / self.temperature
+            probs = torch.softmax(classes_last, dim=-1, dtype=torch.float32)
+            return torch.matmul(probs, self.centres).permute(0, 3, 1, 2)
 
     def forward(self, raw: Tensor, gray: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """(RGB in [0, 1], logits)."""
+        """(RGB, logits) of `raw` padded at the bottom and right beyond gray's H x W (or not):
+        RGB B x 3 x H x W in [0, 1]; logits B x bins^2 x ceil(H / scale) x ceil(W / scale)."""
+        h, w = gray.shape[-2:]
         logits = self.logits(raw)
-        y = gray + mask * torch.tanh(raw[:, :1].float())
-        rgb = ycbcr_to_rgb(torch.cat([y, self.decode(logits)], dim=1)).clamp(0, 1)
-        return rgb, logits
+        chroma = upsample(self.decode(logits).contiguous(), self.scale, (h, w))
+        rgb = composite_rgb(gray, mask, torch.tanh(raw[:, :1, :h, :w].float()), chroma)
+        return rgb, logits[..., :-(-h // self.scale), :-(-w // self.scale)]

@@ -22,6 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from models import pretrained_weights
 from models.generator_io import check_gray_mask, finish, padded
+from models.config import GeneratorConfig
 from models.heads import OutputHead
 from models.init import init_weights
 from models.registry import register
@@ -46,15 +47,16 @@ class PretrainedUNetGenerator(nn.Module):
         encoder_freeze_bn: bool = False,
         mask_channel: bool = True,
         head: str = "luma_composite",
-        chroma_bins: int = 11,
-        chroma_temperature: float = 0.38,
+        chroma_bins: int = GeneratorConfig.chroma_bins,
+        chroma_temperature: float = GeneratorConfig.chroma_temperature,
+        chroma_scale: int = GeneratorConfig.chroma_scale,
         gray_snap: float = 0.0,
         pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
         self.check_options(encoder=encoder, encoder_weights=encoder_weights, decoder=decoder, decoder_channels=decoder_channels)
         self.mask_channel, self.head, self.gray_snap, self.pad_mode = mask_channel, head, gray_snap, pad_mode
-        self.output_head = OutputHead(head, chroma_bins, chroma_temperature)
+        self.output_head = OutputHead(head, chroma_bins, chroma_temperature, chroma_scale)
         self.encoder_lr_multiplier = encoder_lr_multiplier
         self.encoder_frozen_epochs = encoder_frozen_epochs
         self.encoder_freeze_bn = encoder_freeze_bn

@@ -58,8 +58,7 @@ class GANTrainer:
         # gradients, which DDP must be told to expect.
         frozen_epochs = getattr(config.model.generator, "encoder_frozen_epochs", 0)
         self.generator = self._prepare(build_generator(config.model), find_unused=frozen_epochs > 0)
-        chroma_bins = config.model.generator.chroma_bins if config.model.generator.head == "chroma_bins" else None
-        self.g_loss = GeneratorLoss(config.loss, chroma_bins).to(device)
+        self.g_loss = GeneratorLoss(config.loss, config.model.generator).to(device)
         self.d_loss = DiscriminatorLoss(config.loss).to(device)
         self.discriminator = self._prepare(build_discriminator(config.model)) if self.g_loss.needs_discriminator else None
         mask_net = build_mask_net(config.model)

@@ -17,6 +17,7 @@ from data.inference_set import InferenceDataset
 from data.size_batches import same_size_batches
 from data.io import write_image
 from models.build import build_generator, build_mask_net
+from models.chroma_bins import ChromaBinsHead
 from models.fusion import fold_batchnorm
 from trainers.checkpoint import generator_weights, load_checkpoint
 from trainers.config import Config, config_from_dict
@@ -102,14 +103,18 @@ def _mask_net_of(checkpoint: dict[str, Any], config: Config, device: torch.devic
 
 
 def prepare_for_inference(generator: nn.Module, device: torch.device, amp: bool = False) -> nn.Module:
-    """Eval mode, BatchNorm folded into the convolutions, channels_last, and bf16 weights under `amp`.
+    """Eval mode, BatchNorm folded into the convolutions, the chroma_bins temperature folded into
+    its classifier, channels_last, and bf16 weights under `amp`.
 
-    What infer.py and benchmarks/bench_infer.py run. After the fold the generator has no
-    BatchNorm left: it predicts exactly as the eval-mode original (to fp32 rounding) but cannot be
-    trained any more. channels_last is oneDNN's fast layout for these convolutions on CPU.
+    What infer.py, export.py and benchmarks/bench_infer.py run. After the folds the generator
+    predicts exactly as the eval-mode original (to fp32 rounding) but cannot be trained any more.
+    channels_last is oneDNN's fast layout for these convolutions on CPU.
     """
     generator.eval()
     fold_batchnorm(generator)
+    for module in generator.modules():
+        if isinstance(module, ChromaBinsHead):
+            module.fold_temperature()
     generator.to(device, memory_format=torch.channels_last)
     if amp:
         bf16_convolutions(generator)
