@@ -233,15 +233,18 @@ def test_bins_head_equals_a_plain_reference(scale: int, layout: torch.memory_for
     assert torch.allclose(head(raw, gray, mask)[0], want_rgb, atol=1e-5)
 
 
-def test_bins_head_inference_runs_no_division_and_no_copy_of_the_class_tensors() -> None:
-    """After prepare_for_inference the bins^2-channel tensors are written by the classifier, read by
-    the softmax and the decode, and never divided (temperature folded) or copied (layout, dtype)."""
+@pytest.mark.parametrize("amp", [False, True])
+def test_bins_head_inference_runs_no_division_and_no_copy_of_the_class_tensors(amp: bool) -> None:
+    """After prepare_for_inference (fp32, and bf16 as infer.py --amp) the bins^2-channel tensors are
+    written by the classifier, read by the softmax and the decode, and never divided (temperature
+    folded) or copied (layout, dtype)."""
     from torch.profiler import ProfilerActivity, profile
 
     g = prepare_for_inference(build_generator(model_cfg(generator={"base_channels": 8, "depth": 5, "head": "chroma_bins"})),
-                              torch.device("cpu"))
+                              torch.device("cpu"), amp)
     gray = natural_gray(64, 64, batch=2)
-    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp), \
+            profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         g(gray, rect_mask(gray))
     touching = [(e.name, e.input_shapes) for e in prof.events()
                 if any(len(shape) == 4 and 121 in (shape[1], shape[3]) for shape in e.input_shapes if isinstance(shape, list))]
@@ -261,6 +264,7 @@ def test_centre_weights_live_with_the_head_but_not_in_checkpoints() -> None:
     with torch.device("meta"):
         built_on_meta = ChromaBinsHead(11, 0.38, 2)
     assert built_on_meta.centres.device.type == "cpu" and torch.equal(built_on_meta.centres, head.centres)
+    assert torch.equal(head.centres.t(), ChromaGrid(11).centres)
 
 
 def bins_checkpoint(path: Path, overrides: list[str], drop_scale_key: bool = False) -> Path:
