@@ -20,8 +20,9 @@ RUNS=(
   "baseline|configs/unet_budget.yaml|"
   "pretrained|configs/pretrained.yaml|"
   "pretrained_bins|configs/cpu_budget.yaml|"
+  "pretrained_bins_full_res|configs/cpu_budget.yaml|model.generator.chroma_scale=1"
   "pretrained_gate|configs/pretrained.yaml|model.generator.head=luma_gate"
-  "scratch_encoder|configs/pretrained.yaml|model.generator.encoder_weights=none model.generator.head=chroma_bins loss.chroma_ce.weight=1.0"
+  "scratch_encoder|configs/cpu_budget.yaml|model.generator.encoder_weights=none"
 )
 
 link_photos() {

@@ -32,6 +32,6 @@ def finish(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor, head: Outp
     RGB alone, or (RGB, chroma-bin logits or None) when `with_logits`: the trainer asks for the
     logits for the chroma cross-entropy; inference, export and EMA only ever see RGB.
     """
-    rgb, logits = head(raw, gray, mask)
+    rgb, logits = head(raw, gray, mask, with_logits)
     rgb = rgb if training else gray_snap(rgb, snap)
     return (rgb, logits) if with_logits else rgb

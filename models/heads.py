@@ -80,15 +80,17 @@ class OutputHead(nn.Module):
         self.bins = ChromaBinsHead(chroma_bins, chroma_temperature, chroma_scale) if head == "chroma_bins" else None
         self.raw_channels = self.bins.raw_channels if self.bins is not None else _RAW_CHANNELS[head]
 
-    def forward(self, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor,
+                with_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`raw` may be larger than `gray` (the generator's padding, at the bottom and right): RGB is gray's size.
 
         `chroma_bins` sees the padded raw so that its blocks (chroma_scale) start at the top left
         of the padded image, as in an ONNX export (which pads outside the graph); the per-pixel
-        heads only see gray's area.
+        heads only see gray's area. `with_logits` false lets chroma_bins skip materialising them
+        at inference (it returns None then).
         """
         if self.bins is not None:
-            return self.bins(raw, gray, mask)
+            return self.bins(raw, gray, mask, with_logits)
         raw = raw[..., :gray.shape[-2], :gray.shape[-1]]
         if self.name == "rgb":
             return rgb_head(raw), None
