@@ -25,7 +25,7 @@ to the first config's row of the same mode: the median over repetitions of the p
 4. `python infer.py` timed end to end (process start, model load, reading, hole detection, Telea
    pre-fill, prediction, PNGs, zip) on generated 512x512 test inputs, with --checkpoint or else a
    checkpoint of the config's model with random weights, saved in the trainer's format; fp32 and
-   --amp; with the process's peak resident memory (its own ru_maxrss, from wait4).
+   --amp; with the process's peak resident memory (VmHWM, read by the process itself at exit).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import os
 import statistics
 import subprocess
 import sys
@@ -217,18 +216,33 @@ def score_difference(args: argparse.Namespace, model: Model, device: torch.devic
     print(f"  bf16 - fp32: score {scores[True]['score'] - scores[False]['score']:+.4f}")
 
 
-def timed_process(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of one process run to completion (raises if it fails)."""
-    with tempfile.TemporaryFile() as errors:
+# Runs a script as __main__ and then writes the process's own peak resident memory (VmHWM): not
+# ru_maxrss, which a child started by fork or vfork and exec inherits from its parent (this
+# benchmark, gigabytes of models) on Linux.
+_PEAK_RSS_WRAPPER = """
+import runpy, sys
+report = sys.argv.pop(1)
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    with open("/proc/self/status") as status, open(report, "w") as out:
+        out.write(next((line.split()[1] for line in status if line.startswith("VmHWM:")), "0"))
+"""
+
+
+def timed_process(script: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of `python SCRIPT ARGS...` run to completion (raises if it fails)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "peak_kib"
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
+        result = subprocess.run([sys.executable, "-c", _PEAK_RSS_WRAPPER, str(report), *script], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            errors.seek(0)
-            raise RuntimeError(f"{' '.join(command)} failed: {errors.read().decode(errors='replace')[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+        if result.returncode != 0:
+            raise RuntimeError(f"python {' '.join(script)} failed: {result.stderr[-2000:]}")
+        peak_kib = float(report.read_text() or 0) if report.exists() else float("nan")
+    return seconds, peak_kib / 1024
 
 
 def end_to_end(args: argparse.Namespace, model: Model) -> None:
@@ -238,10 +252,10 @@ def end_to_end(args: argparse.Namespace, model: Model) -> None:
         if args.checkpoint is None:
             save_random_checkpoint(model.config, checkpoint)
         for amp in ([], ["--amp"]):
-            command = [sys.executable, "infer.py", "--checkpoint", str(checkpoint), "--input", str(root / "test.csv"),
-                       "--output", str(Path(tmp) / f"out{len(amp)}"), "--zip", str(Path(tmp) / f"sub{len(amp)}.zip"),
-                       "--batch-size", str(args.batch), *amp]
-            seconds, peak_mib = timed_process(command)
+            script = ["infer.py", "--checkpoint", str(checkpoint), "--input", str(root / "test.csv"),
+                      "--output", str(Path(tmp) / f"out{len(amp)}"), "--zip", str(Path(tmp) / f"sub{len(amp)}.zip"),
+                      "--batch-size", str(args.batch), *amp]
+            seconds, peak_mib = timed_process(script)
             print(f"python infer.py {' '.join(amp) or '(fp32)'}: {args.e2e_images} images {args.size}x{args.size} "
                   f"in {seconds:.1f} s end to end ({args.e2e_images / seconds:.2f} img/s, model load included), "
                   f"peak RSS {peak_mib:.0f} MiB, batch {args.batch}, {model.label}")
