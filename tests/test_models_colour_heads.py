@@ -470,3 +470,19 @@ def test_gate_run_trains_end_to_end(dacon_root: Path, tmp_path: Path) -> None:
     config = smoke(dacon_root, tmp_path, "model.generator.head=luma_gate")
     assert run_training(config) == 0
     assert (config.experiment.run_dir / "best.pt").is_file()
+
+
+def test_full_resolution_bins_checkpoint_fine_tunes_at_reduced_resolution_in_bf16(
+        dacon_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--load-from: the head's weights do not depend on chroma_scale, so a chroma_scale 1 run's best.pt
+    starts a chroma_scale 2 run, here under bf16 autocast (the cross-entropy on float32 logits)."""
+    first = smoke(dacon_root, tmp_path / "a", "train.epochs=1", "train.test.enabled=false", *BINS)
+    assert run_training(first) == 0
+    capsys.readouterr()
+    second = smoke(dacon_root, tmp_path / "b", "train.epochs=1", "train.test.enabled=false", "train.amp=bf16", *BINS,
+                   "model.generator.chroma_scale=2")
+    assert run_training(second, load_from=str(first.experiment.run_dir / "best.pt")) == 0
+    assert "loaded weights (generator (EMA weights)" in capsys.readouterr().err
+    events = EventAccumulator(str(second.experiment.run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert all(np.isfinite(e.value) and e.value > 0 for e in events.Scalars("loss/g_chroma_ce"))
