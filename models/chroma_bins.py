@@ -85,9 +85,10 @@ class ChromaBinsHead(nn.Module):
 
     Y as in the `luma_composite` head (the input's gray outside the hole, a residual on the
     pre-fill inside); chroma is the annealed mean of softmax(logits / temperature) over the grid.
-    Every tensor with bins^2 channels is kept in the layout the classifier writes (channels_last
-    in training and inference), where the classes of a pixel are contiguous: the softmax and
-    the decode then run along the last dimension of a (B, H, W, classes) view, with no copy.
+    No tensor with bins^2 channels is ever copied: in training (and export) the logits stay in
+    the layout the classifier writes (channels_last), where the classes of a pixel are
+    contiguous, and the softmax and the decode run along the last dimension of a
+    (B, H, W, classes) view; at inference they exist only a chunk of pixels at a time.
     """
 
     def __init__(self, bins: int, temperature: float, scale: int) -> None:
