@@ -43,6 +43,8 @@ table() {
     local name=${entry%%|*}
     [[ -f checkpoints/run_$name/best.pt ]] && args+=(--checkpoint "$name=checkpoints/run_$name/best.pt")
   done
+  # Every run scores the same photos: its difference to the winner with the paired standard error.
+  [[ -f checkpoints/run_pretrained_bins/best.pt ]] && args+=(--paired-against pretrained_bins)
   $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
     --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
     "${args[@]}" --markdown --json docs/quality_runs.json | tee docs/quality_runs.md

@@ -25,7 +25,7 @@ from trainers.config import Config
 from trainers.distributed import DistInfo, all_ranks
 from trainers.optimizers import build_adam
 from trainers.schedule import build_scheduler
-from utils.errors import ChromaFillError
+from utils.errors import ChromaFillError, first_line
 
 
 def set_requires_grad(net: nn.Module | None, flag: bool) -> None:
@@ -285,7 +285,7 @@ class GANTrainer:
             try:
                 unwrap(net).load_state_dict(weights)
             except RuntimeError as err:
-                raise ChromaFillError(f"--load-from: the {name} weights do not fit this model config: {str(err).splitlines()[0]}") from None
+                raise ChromaFillError(f"--load-from: the {name} weights do not fit this model config: {first_line(err)}") from None
             loaded.append(f"{name} ({'EMA' if is_ema else 'raw'} weights)" if name == "generator" else name)
         if self.ema is not None:
             self.ema.module.load_state_dict(unwrap(self.generator).state_dict())

@@ -83,6 +83,7 @@ def load_inference_model(path: Path, device: torch.device, use_ema: bool = True,
         if amp:
             raise ChromaFillError(f"{path}: --amp does not apply to an ONNX model (it runs in fp32 with onnxruntime); drop --amp")
         generator, config, meta = load_onnx_generator(path)
+        generator.gray_snap = config.model.generator.gray_snap  # the graph snaps each pass; predict.generate snaps the TTA mean
         if not use_ema and meta.get("weights") == "ema":
             raise ChromaFillError(f"{path}: --no-ema: this ONNX model holds the EMA weights; export the raw ones with "
                                   "export.py --no-ema")
