@@ -1,8 +1,8 @@
 """Which weights best.pt holds (trainers/selection.py), across windows, cuts and resumes.
 
 Most runs here script the validation scores (and their standard errors), so each test pins one
-decision of the rule; two runs validate for real: a cut-and-resumed run against a straight one, and
-a separate validation folder whose standard error is logged and printed.
+decision of the rule; the others validate for real, among them a cut-and-resumed run against a
+straight one, and a separate validation folder whose standard error is logged and printed.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def test_older_weights_are_kept_only_when_they_win_by_more_than_the_standard_err
 
 
 def test_the_reported_case_moves_to_the_latest_weights() -> None:
-    """Issue #23: the best window of 5 beat the latest by 0.01, under one standard error (~0.03 on
-    17 photos): best.pt must hold the latest weights, not the old window's."""
+    """Issue #23: the best window of 5 beat the latest by 0.01, less than one standard error of the
+    validation (0.03 here): best.pt must hold the latest weights, not the old window's."""
     selection = Selection(window=5, tolerance=1.0)
     for score in (0.60, 0.61, 0.62, 0.61, 0.60):
         selection.add(score, sem=0.03)
