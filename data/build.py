@@ -3,7 +3,8 @@
 Everything that can be wrong with the data is found here, before a model is built: unreadable or
 missing files, size mismatches, bad CSVs, images smaller than the crop.
 
-Validation images are whole images (no random crop, no flip), scored at their own size (the
+Validation images come from a split of the training folder or, with `data.val.root`, from a
+folder of their own. They are whole images (no random crop, no flip), scored at their own size (the
 trainer batches equal sizes together, so photo folders of mixed sizes work as they are). With
 `data.val_size` they are centre-cropped to that square instead (padded when `data.pad_if_smaller`).
 The group-split cache lives in `data.cache_dir`, or `<root>/.chromafill_cache/` by default.
@@ -44,6 +45,8 @@ def build_datasets(cfg: DataConfig, seed: int, write_cache: bool = True) -> Data
     `write_cache=False` only reads the group-split cache: under torchrun one rank writes it.
     """
     root = Path(cfg.root)
+    if cfg.val.root and not Path(cfg.val.root).is_dir():  # before the (slower) check of the training files
+        raise ChromaFillError(f"data.val.root: got {cfg.val.root!r}, expected an existing folder of validation images")
     if cfg.format == "samples":
         return _sample_splits(cfg, seed, write_cache)
     if not cfg.root or not root.is_dir():
@@ -70,11 +73,10 @@ def _sample_splits(cfg: DataConfig, seed: int, write_cache: bool) -> DataSplits:
 
 def _splits(cfg: DataConfig, seed: int, root: Path, items: list[PairItem], test: Dataset | None,
             write_cache: bool) -> DataSplits:
-    groups = None
-    if cfg.val.group:
-        cache = Path(cfg.cache_dir) if cfg.cache_dir else root / ".chromafill_cache"
-        groups = image_groups([item.target for item in items], cfg.val.group_threshold, cache, write_cache)
-    train_idx, val_idx = split_indices(len(items), cfg.val, seed, groups)
+    if cfg.val.root:
+        train_items, val_items = items, _val_folder_items(cfg.val.root)
+    else:
+        train_items, val_items = _split_items(cfg, seed, root, items, write_cache)
     options = PairOptions(
         crop_size=cfg.crop_size,
         augment=cfg.augment,
@@ -84,13 +86,33 @@ def _splits(cfg: DataConfig, seed: int, root: Path, items: list[PairItem], test:
         pad_if_smaller=cfg.pad_if_smaller,
         val_size=cfg.val_size,
     )
-    train_items, val_items = [items[i] for i in train_idx], [items[i] for i in val_idx]
     _check_sizes(train_items, "data.crop_size", cfg.crop_size, cfg.pad_if_smaller)
     _check_sizes(val_items, "data.val_size", cfg.val_size, cfg.pad_if_smaller)
     train = PairDataset(train_items, options, seed, train=True)
     val = PairDataset(val_items, options, seed, train=False) if val_items else None
     log.info("data: %d training, %d validation, %d test images", len(train), len(val_items), len(test) if test else 0)
     return DataSplits(train=train, val=val, test=test)
+
+
+def _split_items(cfg: DataConfig, seed: int, root: Path, items: list[PairItem],
+                 write_cache: bool) -> tuple[list[PairItem], list[PairItem]]:
+    """(training, validation) items: a hold-out fraction or a fold of the training folder."""
+    groups = None
+    if cfg.val.group:
+        cache = Path(cfg.cache_dir) if cfg.cache_dir else root / ".chromafill_cache"
+        groups = image_groups([item.target for item in items], cfg.val.group_threshold, cache, write_cache)
+    train_idx, val_idx = split_indices(len(items), cfg.val, seed, groups)
+    return [items[i] for i in train_idx], [items[i] for i in val_idx]
+
+
+def _val_folder_items(folder: str) -> list[PairItem]:
+    """data.val.root: a DACON-layout folder (its train.csv pairs) or a folder of colour photos.
+
+    A separate folder (e.g. held-out photos of other places) keeps near-duplicates of training
+    images out of validation, and can be as large as the score's noise needs (see val/score_sem).
+    """
+    path = Path(folder)
+    return dacon_train_items(path) if (path / "train.csv").is_file() else photo_items(path)
 
 
 def _photo_test(cfg: DataConfig) -> InferenceDataset | None:

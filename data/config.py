@@ -58,9 +58,15 @@ class AugmentConfig:
 
 @dataclass
 class ValConfig:
-    """How the validation split is carved out of the training data."""
+    """How the validation split is carved out of the training data, or which folder it is."""
 
-    fraction: float = param(0.1, "hold-out fraction of the training images used for validation (0 = no validation); used when folds = 0", ge=0.0, lt=1.0)
+    root: str = param(
+        "",
+        "a separate validation folder instead of a split of data.root (then every training image trains and "
+        "fraction is not used): colour photos, damaged with fixed synthetic damage, or a DACON-layout folder "
+        "with its own train.csv (its damaged inputs as they are)",
+    )
+    fraction: float = param(0.1, "hold-out fraction of the training images used for validation (0 = no validation); used when folds = 0 and root is empty", ge=0.0, lt=1.0)
     folds: int = param(0, "K-fold cross-validation: number of folds (0 = plain hold-out by `fraction`)", ge=0)
     fold: int = param(0, "K-fold: which fold (0-based) is the validation set", ge=0)
     group: bool = param(
@@ -76,6 +82,10 @@ class ValConfig:
     )
 
     def check(self) -> None:
+        if self.root and self.folds:
+            raise ConfigError("folds", f"got {self.folds}, expected 0 with data.val.root set (the validation images are that folder)")
+        if self.root and self.group:
+            raise ConfigError("group", "got true, expected false with data.val.root set (nothing is split)")
         if self.folds == 1:
             raise ConfigError("folds", "got 1, expected 0 (hold-out) or at least 2 folds")
         if self.folds and self.fold >= self.folds:

@@ -168,6 +168,7 @@ def test_cli_reads_a_test_csv(checkpoint: Path, tmp_path: Path) -> None:
                            "--output", str(tmp_path / "o"), "--zip", str(tmp_path / "s.zip")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert "EMA generator weights of epoch 1 (global step 2)" in done.stderr  # best.pt says where it was saved
     with zipfile.ZipFile(tmp_path / "s.zip") as zf:
         assert sorted(zf.namelist()) == ["TEST_000.png", "TEST_001.png", "TEST_002.png"]
 

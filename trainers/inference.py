@@ -19,7 +19,7 @@ from data.io import write_image
 from models.build import build_generator, build_mask_net
 from models.chroma_bins import ChromaBinsHead
 from models.fusion import fold_batchnorm
-from trainers.checkpoint import generator_weights, load_checkpoint
+from trainers.checkpoint import checkpoint_position, generator_weights, load_checkpoint
 from trainers.config import Config, config_from_dict
 from trainers.onnx_model import is_onnx_path, load_onnx_generator
 from trainers.predict import MaskNetPredictor, predict_to_folder, write_submission_zip
@@ -53,6 +53,7 @@ class InferenceModel:
     config: Config
     weights: str  # "EMA" or "raw", for the log line
     mask_net: nn.Module | None = None
+    saved_at: str = ""  # where in training the weights were saved (checkpoint_position), for the log line
 
 
 def load_generator(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> tuple[nn.Module, Config, bool]:
@@ -90,7 +91,8 @@ def load_inference_model(path: Path, device: torch.device, use_ema: bool = True,
         return InferenceModel(generator, config, f"{meta.get('weights', '?')} (ONNX, onnxruntime CPU)")
     checkpoint = load_checkpoint(path, "cpu")
     generator, config, is_ema = _generator_of(checkpoint, path, device, use_ema, amp)
-    return InferenceModel(generator, config, "EMA" if is_ema else "raw", _mask_net_of(checkpoint, config, device, amp))
+    return InferenceModel(generator, config, "EMA" if is_ema else "raw", _mask_net_of(checkpoint, config, device, amp),
+                          checkpoint_position(checkpoint))
 
 
 def _mask_net_of(checkpoint: dict[str, Any], config: Config, device: torch.device, amp: bool) -> nn.Module | None:
@@ -133,7 +135,8 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     predictor = None if model.mask_net is None else MaskNetPredictor(model.mask_net, device, autocast)
     dataset = InferenceDataset(opts.input, prefill=model.config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad,
                                mask_source=opts.mask_source, mask_predictor=predictor)
-    print(f"{len(dataset)} images, {model.weights} generator weights, masks from "
+    saved_at = f" of {model.saved_at}" if model.saved_at else ""
+    print(f"{len(dataset)} images, {model.weights} generator weights{saved_at}, masks from "
           f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, device {device}", file=sys.stderr)
     generator = model.generator
     index_batches = same_size_batches([dataset.image_size(i) for i in range(len(dataset))], opts.batch_size)
