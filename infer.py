@@ -29,8 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--masks", type=Path, help="folder of lost-region masks (PNG, 255 = lost) named as the inputs, instead of detecting them")
     parser.add_argument("--mask-source", choices=("detector", "mask_net", "auto"), default=None,
                         help="where lost regions come from without --masks: detector = the constant-fill detector; mask_net = "
-                        "the checkpoint's learned mask net; auto (default) = the detector, and the mask net for images where "
-                        "the detector finds no constant-fill region (when the checkpoint has one)")
+                        "the checkpoint's learned mask net; auto (default) = the detector, and where it is unsure (no plausible "
+                        "constant-fill region, or two alike) the mask net picks among its candidates (when the checkpoint has one)")
     parser.add_argument("--save-masks", type=Path, help="write the masks used (PNG, 255 = lost) to this folder")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable inputs with a warning instead of stopping")
     args = parser.parse_args(argv)

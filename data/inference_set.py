@@ -2,9 +2,10 @@
 
 The lost region is read from a mask file when one is given, else found as `mask_source` says:
 the training-free detector (data/hole_detection.py), a learned mask predictor handed in by the
-caller (the mask net; this layer never imports models), or `auto`: the detector, and the
-predictor for images where the detector finds no constant-fill region. Then it is pre-filled
-like the training inputs. Every file is
+caller (the mask net; this layer never imports models), or `auto`: the detector, and where its
+confidence is below `hole_detection.CONFIDENT` (no plausible constant-fill region, or two alike, such as a fill
+of 0 beside a crushed shadow) the predictor decides among the detector's candidates
+(`hole_detection.consult`). Then it is pre-filled like the training inputs. Every file is
 checked when the dataset is built (headers only), so a bad file fails, or is skipped with a
 warning, before any prediction is made.
 """
@@ -22,7 +23,7 @@ from torch.utils.data import Dataset
 
 from data.datasets import Key, make_sample, split_key
 from data.headers import ImageInfo
-from data.hole_detection import detect_hole
+from data.hole_detection import auto_mask, find_hole
 from data.io import read_gray
 from data.prefill import PREFILL_METHODS
 from data.sources import checked_info, list_images, read_csv_rows, resolve_inside
@@ -99,10 +100,7 @@ class InferenceDataset(Dataset):
         """The lost region of `gray` (HxW uint8) as HxW bool, from the mask source."""
         if self.mask_source == "mask_net":
             return self.mask_predictor(gray)
-        mask = detect_hole(gray)
-        if self.mask_source == "auto" and self.mask_predictor is not None and not mask.any():
-            mask = self.mask_predictor(gray)
-        return mask
+        return auto_mask(find_hole(gray), gray, self.mask_predictor if self.mask_source == "auto" else None)
 
     def image_size(self, index: int) -> tuple[int, int]:
         """(H, W) of item `index` from its header, so callers can batch same-size images cheaply."""

@@ -152,3 +152,20 @@ def test_bf16_convolutions_match_autocast_exactly():
     gray, mask = torch.rand(2, 1, 40, 56), (torch.rand(2, 1, 40, 56) > 0.8).float()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(generator(gray, mask), cast(gray, mask))
+
+
+def test_hole_iou_rows(monkeypatch, capsys, tmp_path):
+    """One row per folder and photo set, with the same damages in each set."""
+    import cv2
+    import numpy as np
+
+    from data.synthetic import natural_image
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), natural_image(96, 128, rng)[:, :, ::-1])
+    out = run_script("hole_iou.py", [str(tmp_path), "--limit", "2"], monkeypatch, capsys)
+    for row in ("plain", "clipped-bright", "clipped-dark"):
+        cells = rf"\| {re.escape(tmp_path.parent.name)}/{re.escape(tmp_path.name)} \| {row} \| 2 x 1 \| "
+        pattern = cells + rf"{NUMBER} / {NUMBER} / {NUMBER} \| {NUMBER}% \| {NUMBER}% \| \d+ / \d+ \| {NUMBER} \|$"
+        assert re.search(pattern, out, re.M), out

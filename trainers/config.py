@@ -85,8 +85,8 @@ class TestConfig:
     mask_source: Literal["detector", "mask_net", "auto"] = param(
         "auto",
         "where the test split's lost regions come from: detector = the constant-fill detector; mask_net = the learned "
-        "mask net (needs model.mask_net.enabled); auto = the detector, and the mask net for images where it finds no "
-        "constant-fill region (when enabled)",
+        "mask net (needs model.mask_net.enabled); auto = the detector, and where its confidence is low (no plausible "
+        "constant-fill region, or two alike) the mask net picks among its candidates (when enabled)",
     )
 
 

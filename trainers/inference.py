@@ -148,13 +148,13 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     if opts.zip is not None:
         write_submission_zip(opts.output, names, opts.zip)
     if predictor is not None and opts.mask_source == "auto" and predictor.calls:
-        print(f"the mask net found the lost region of {predictor.calls} images where the detector found none", file=sys.stderr)
+        print(f"the mask net found the lost region of {predictor.calls} images where the detector was unsure", file=sys.stderr)
     return names
 
 
 def _mask_source_label(source: str, predictor: MaskNetPredictor | None) -> str:
     if source == "auto":
-        return "the detector, else the mask net" if predictor is not None else "the detector (no mask net to fall back to)"
+        return "the detector, and the mask net where it is unsure" if predictor is not None else "the detector (no mask net to fall back to)"
     return "the mask net" if source == "mask_net" else "the detector"
 
 
