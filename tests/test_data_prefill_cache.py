@@ -19,9 +19,12 @@ from data.prefill import prefill
 from data.prefill_cache import PrefillCache
 from data.sources import photo_items
 from data.synthetic import natural_image
+from tests.fault_helpers import run_script
+from trainers.config import load_config
 from utils.errors import ChromaFillError
 
 CROP = 32
+CPU_BUDGET = Path(__file__).resolve().parent.parent / "configs" / "cpu_budget.yaml"
 
 
 def as_uint8(t: torch.Tensor) -> np.ndarray:
@@ -146,3 +149,17 @@ def test_an_unwritable_cache_fails_naming_data_cache_dir(photos: Path, tmp_path:
     blocker.write_text("not a folder")
     with pytest.raises(ChromaFillError, match="cannot write the prefill cache.*data.cache_dir"):
         dataset(photos, blocker)[(0, 0)]
+
+
+def test_warming_the_cache_computes_every_fill_a_run_needs(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    overrides = [f"data.root={photos}", "data.prefill=fsr_fast", "data.prefill_damages=2", f"data.crop_size={CROP}",
+                 "data.val_size=null", "data.val.fraction=0.34", f"data.cache_dir={tmp_path / 'c'}"]
+    result = run_script("tools.warm_prefill_cache", ["--config", str(CPU_BUDGET), "--jobs", "2", *overrides], monkeypatch, capsys)
+    assert result.returncode == 0, result.stderr
+    assert len(cache_files(tmp_path / "c")) == 2 * 2 + 1, "2 training photos x 2 damages + 1 validation photo"
+    splits = build_datasets(load_config(CPU_BUDGET, overrides).data, seed=0)
+    forbid_computing(monkeypatch)
+    for epoch in range(4):
+        splits.train[(epoch, 0)], splits.train[(epoch, 1)]
+    splits.val[0]
