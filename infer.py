@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from data.prefill import PREFILL_METHODS
 from utils.cli import run_cli
 
 
@@ -32,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "the checkpoint's learned mask net; auto (default) = the detector, and where it is unsure (no plausible "
                         "constant-fill region, or two alike) the mask net picks among its candidates (when the checkpoint has one)")
     parser.add_argument("--save-masks", type=Path, help="write the masks used (PNG, 255 = lost) to this folder")
+    parser.add_argument("--prefill", choices=PREFILL_METHODS, default=None,
+                        help="classical fill of the lost region before the generator (default: the one the model was "
+                        "trained with, data.prefill in its config; another one warns, as the model never saw its fills)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable inputs with a warning instead of stopping")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
@@ -49,7 +53,7 @@ def main() -> int:
     names = run_inference(InferenceOptions(
         checkpoint=args.checkpoint, input=args.input, output=args.output, zip=args.zip, use_ema=not args.no_ema,
         tta=args.tta, batch_size=args.batch_size, device=args.device, amp=args.amp, masks=args.masks,
-        save_masks=args.save_masks, skip_bad=args.skip_bad, mask_source=args.mask_source,
+        save_masks=args.save_masks, skip_bad=args.skip_bad, mask_source=args.mask_source, prefill=args.prefill,
     ))
     print(f"wrote {len(names)} predictions to {args.output}" + (f" and {args.zip}" if args.zip else ""))
     return 0

@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
         [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--no-baselines] [--no-ema]
+        [--baseline-prefill telea [fsr_fast ...]] [--prefill NAME]
         [--precision fp32 [bf16]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
         [--spread-last 5] [--paired-against NAME] [--markdown] [--json OUT.json]
         [--grid OUT.png --grid-count 4 --grid-height 120]
@@ -13,9 +14,11 @@ rerun gives the same numbers. Scores are the exact metric (metrics/competition.p
 lost region = input != L(gt)), averaged over the photos. Methods:
 
 - gray copy: the damaged gray input as the prediction (what a do-nothing submission scores);
-- telea: the gray input with the hole inpainted by OpenCV Telea;
-- each checkpoint: predicted as infer.py does (EMA weights, the checkpoint's own prefill); with
-  --precision fp32 bf16, once in fp32 and once in bf16 as infer.py --amp (one row each).
+- telea: the gray input with the hole inpainted by OpenCV Telea (--baseline-prefill picks other
+  data/prefill.py methods, one row each; benchmarks/prefills.py times and compares them all);
+- each checkpoint: predicted as infer.py does (EMA weights, the checkpoint's own prefill, or
+  --prefill's, as infer.py --prefill); with --precision fp32 bf16, once in fp32 and once in bf16
+  as infer.py --amp (one row each).
 
 The hole that Telea and the checkpoints fill is the one a real submission has: found by the
 training-free constant-fill detector (data/hole_detection.py); --true-mask gives them the true
@@ -62,12 +65,12 @@ from data.damage import synthesize_damage  # noqa: E402
 from data.datasets import make_sample  # noqa: E402
 from data.hole_detection import detect_hole  # noqa: E402
 from data.io import read_rgb  # noqa: E402
-from data.prefill import prefill  # noqa: E402
+from data.prefill import PREFILL_METHODS, prefill  # noqa: E402
 from data.sources import photo_items  # noqa: E402
 from metrics.colourfulness import mean_chroma  # noqa: E402
 from metrics.competition import mean_scores, score_image  # noqa: E402
 from metrics.torch_score import to_uint8  # noqa: E402
-from trainers.inference import inference_autocast, load_generator  # noqa: E402
+from trainers.inference import chosen_prefill, inference_autocast, load_generator  # noqa: E402
 from utils.atomic import atomic_write_bytes  # noqa: E402
 from trainers.predict import generate  # noqa: E402
 from utils.errors import ChromaFillError  # noqa: E402
@@ -112,7 +115,7 @@ def photo_subsets(photos: list[Damaged], by_folder: bool, least: list[Path], mos
     subsets: Subsets = {"all": list(range(len(photos)))}
     folders = list(dict.fromkeys(photo.folder for photo in photos))
     if by_folder:
-        subsets.update({_folder_label(f): [i for i, p in enumerate(photos) if p.folder == f] for f in folders})
+        subsets.update({folder_label(f): [i for i, p in enumerate(photos) if p.folder == f] for f in folders})
     for side, chosen in (("least", least), ("most", most)):
         for folder in chosen:
             if folder not in folders:
@@ -120,16 +123,16 @@ def photo_subsets(photos: list[Damaged], by_folder: bool, least: list[Path], mos
             indices = [i for i, p in enumerate(photos) if p.folder == folder]
             ranked = sorted(indices, key=lambda i: mean_chroma(photos[i].rgb))
             third = max(1, round(len(ranked) / 3))
-            subsets[f"{side} colourful third of {_folder_label(folder)}"] = ranked[:third] if side == "least" else ranked[-third:]
+            subsets[f"{side} colourful third of {folder_label(folder)}"] = ranked[:third] if side == "least" else ranked[-third:]
     return subsets
 
 
 def photo_label(photo: Damaged) -> str:
     """camvid/val/0001.png: the folder label keeps two folders' same-named photos apart."""
-    return f"{_folder_label(photo.folder)}/{photo.name}"
+    return f"{folder_label(photo.folder)}/{photo.name}"
 
 
-def _folder_label(folder: Path) -> str:
+def folder_label(folder: Path) -> str:
     """camvid/val for /data/camvid/val: the parent's name tells two val folders apart."""
     return f"{folder.parent.name}/{folder.name}" if folder.parent.name else folder.name
 
@@ -138,21 +141,23 @@ def gray_copy(photo: Damaged) -> np.ndarray:
     return np.repeat(photo.gray[:, :, None], 3, axis=2)
 
 
-def telea(photo: Damaged) -> np.ndarray:
-    return np.repeat(prefill(photo.gray, photo.hole, "telea")[:, :, None], 3, axis=2)
+def prefilled(photo: Damaged, method: str) -> np.ndarray:
+    """The damaged gray with its hole pre-filled by `method`, as an RGB prediction (gray: the fill alone)."""
+    return np.repeat(prefill(photo.gray, photo.hole, method)[:, :, None], 3, axis=2)
 
 
 def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool,
-                         amp: bool = False) -> Predictor:
-    """Predict as infer.py does: the checkpoint's prefill of the hole, then the generator (fp32, or bf16 as --amp)."""
+                         amp: bool = False, prefill_override: str | None = None) -> Predictor:
+    """Predict as infer.py does: the checkpoint's prefill of the hole (or the override, with infer.py's
+    warning), then the generator (fp32, or bf16 as --amp)."""
     generator, config, _ = load_generator(path, device, use_ema, amp)
     autocast = inference_autocast(device, amp)
     if gray_snap is not None:
         generator.gray_snap = gray_snap  # an eval-time post-processing step, no retraining needed
-    method = config.data.prefill
+    method = chosen_prefill(config, prefill_override)
 
     def predict(photo: Damaged) -> np.ndarray:
-        sample = make_sample(photo.gray, None, photo.hole, photo.name, method)
+        sample = make_sample(photo.gray, None, photo.hole, photo.name, prefill(photo.gray, photo.hole, method))
         gray = sample["input"].unsqueeze(0).to(device)
         mask = sample["mask"].unsqueeze(0).to(device)
         with autocast():
@@ -305,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--true-mask", action="store_true", help="fill the true lost region instead of the detected one")
     parser.add_argument("--no-baselines", action="store_true", help="score the checkpoints only")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
+    parser.add_argument("--baseline-prefill", nargs="+", choices=PREFILL_METHODS[1:], default=["telea"], metavar="NAME",
+                        help=f"pre-fill baselines (gray input with the hole filled), one row each: {', '.join(PREFILL_METHODS[1:])}")
+    parser.add_argument("--prefill", choices=PREFILL_METHODS, default=None,
+                        help="pre-fill of every checkpoint's input instead of its own data.prefill (warns, as infer.py)")
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
                         help="predict in fp32 and/or bf16 (infer.py --amp); several values = one row per value")
     parser.add_argument("--by-folder", action="store_true", help="add a row per photo folder")
@@ -341,7 +350,9 @@ def _run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     methods: dict[str, Callable[[], Predictor]] = {}
     if not args.no_baselines:
-        methods.update({"gray copy": lambda: gray_copy, "telea": lambda: telea})
+        methods["gray copy"] = lambda: gray_copy
+        for method in args.baseline_prefill:
+            methods[method] = lambda method=method: lambda photo: prefilled(photo, method)
     snaps = args.gray_snap or [None]
     run_of: dict[str, Path] = {}  # method name -> its checkpoint, for the hist spread column
     for label, path in checkpoints:
@@ -351,7 +362,7 @@ def _run(args: argparse.Namespace) -> int:
                 name = name if len(args.precision) == 1 else f"{name} {precision}"
                 run_of[name] = path
                 methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
-                    path, device, snap, not args.no_ema, amp)
+                    path, device, snap, not args.no_ema, amp, args.prefill)
     if args.paired_against is not None and args.paired_against not in methods:
         raise ChromaFillError(f"--paired-against: {args.paired_against!r} is not a method of this run; expected one of "
                               f"{', '.join(repr(name) for name in methods)}")
@@ -364,7 +375,7 @@ def _run(args: argparse.Namespace) -> int:
         rows, preds = evaluate(photos, make())
         scores[name] = [row["score"] for row in rows]
         results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
-        if first_preds is None and name not in ("gray copy", "telea"):
+        if first_preds is None and name in run_of:
             first_preds = preds
     if args.paired_against is not None:
         add_paired(results, scores, subsets, args.paired_against)

@@ -103,10 +103,20 @@ class DataConfig:
     root: str = param("", "the dataset folder (for dacon: the folder holding train.csv; for samples: created when missing)")
     crop_size: int = param(256, "training crop size in pixels (square)", ge=8)
     num_workers: int = param(2, "DataLoader worker processes (0 = load in the main process)", ge=0)
-    prefill: Literal["none", "telea", "ns"] = param(
+    prefill: Literal["none", "telea", "ns", "fsr_fast", "fsr_best", "shiftmap"] = param(
         "telea",
-        "classical fill of the lost region in the network's input: none = keep the constant gray, "
-        "telea / ns = OpenCV Telea / Navier-Stokes inpainting (pixels outside the hole stay exact)",
+        "classical fill of the lost region in the network's input (pixels outside the hole stay exact): none = keep "
+        "the constant gray; telea / ns = OpenCV Telea / Navier-Stokes inpainting (~10 ms per photo, run on each "
+        "training crop); fsr_fast / fsr_best = Frequency Selective Reconstruction, shiftmap = ShiftMap "
+        "(cv2.xphoto; ~1 s / ~30 s / seconds per photo: run once per photo and damage at full size, as at "
+        "inference, and cached on disk, see prefill_damages). infer.py uses the checkpoint's own",
+    )
+    prefill_damages: int = param(
+        4,
+        "slow prefills (fsr_fast, fsr_best, shiftmap): how many fixed damages each training photo gets, used in turn "
+        "(epoch e: damage e mod N), so each is pre-filled once and then read from the cache (crops and flips stay "
+        "fresh); fast prefills draw fresh damage at every draw instead",
+        ge=1,
     )
     resynth_prob: float = param(
         0.0,
@@ -126,7 +136,7 @@ class DataConfig:
         ge=8,
     )
     test_dir: str = param("", "photos format: optional folder of damaged gray test images to predict (empty = no test split; the samples format has its own)")
-    cache_dir: str = param("", "where the group-split cache is written (empty = <root>/.chromafill_cache)")
+    cache_dir: str = param("", "where the group-split cache and the slow prefills' cache are written (empty = <root>/.chromafill_cache)")
     damage: DamageConfig = section(DamageConfig, "synthetic damage (photos format, and dacon resynthesis)")
     augment: AugmentConfig = section(AugmentConfig, "training augmentation")
     val: ValConfig = section(ValConfig, "validation split")

@@ -26,6 +26,7 @@ from data.headers import ImageInfo
 from data.hole_detection import auto_mask, find_hole
 from data.io import read_gray
 from data.prefill import PREFILL_METHODS
+from data.prefill_cache import make_filler
 from data.sources import checked_info, list_images, read_csv_rows, resolve_inside
 from utils.errors import ChromaFillError
 
@@ -52,15 +53,19 @@ class InferenceDataset(Dataset):
     skip_bad: skip unreadable files with a warning instead of failing.
     mask_source / mask_predictor: where masks come from for images without a mask file (see the
     module docstring); `mask_net` needs a predictor, `auto` without one is the detector alone.
+    prefill_cache: a folder for the disk cache of slow pre-fills (the trainer predicts its test
+    split after every epoch; a cache entry is keyed by the input and its mask, see data/prefill_cache.py).
     """
 
     epoch_keys = True
 
     def __init__(self, source: str | Path, prefill: str = "telea", masks_dir: str | Path | None = None, skip_bad: bool = False,
-                 mask_source: str = "detector", mask_predictor: MaskPredictor | None = None) -> None:
+                 mask_source: str = "detector", mask_predictor: MaskPredictor | None = None,
+                 prefill_cache: str | Path | None = None) -> None:
         if prefill not in PREFILL_METHODS:
             raise ChromaFillError(f"prefill {prefill!r}: expected one of {', '.join(PREFILL_METHODS)}")
         self.prefill = prefill
+        self.fill = make_filler(prefill, None if prefill_cache is None else Path(prefill_cache))
         self._set_mask_source(mask_source, mask_predictor)
         candidates = _list_source(Path(source), None if masks_dir is None else Path(masks_dir))
         self.items = []
@@ -110,7 +115,7 @@ class InferenceDataset(Dataset):
         item = self.items[split_key(key)[1]]
         gray = read_gray(item.path)
         mask = self.find_hole(gray) if item.mask_path is None else _read_mask(item.mask_path, gray.shape)
-        sample = make_sample(gray, None, mask, item.name, self.prefill)
+        sample = make_sample(gray, None, mask, item.name, self.fill(gray, mask))
         sample["orig_size"] = (int(gray.shape[0]), int(gray.shape[1]))
         return sample
 

@@ -43,6 +43,7 @@ class InferenceOptions:
     save_masks: Path | None = None
     skip_bad: bool = False
     mask_source: str = "auto"
+    prefill: str | None = None  # None = the model's own data.prefill
 
 
 @dataclass
@@ -133,11 +134,13 @@ def run_inference(opts: InferenceOptions) -> list[str]:
                               "(trained with model.mask_net.enabled=false, or an ONNX export); use detector or auto")
     autocast = inference_autocast(device, opts.amp)
     predictor = None if model.mask_net is None else MaskNetPredictor(model.mask_net, device, autocast)
-    dataset = InferenceDataset(opts.input, prefill=model.config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad,
+    prefill = chosen_prefill(model.config, opts.prefill)
+    dataset = InferenceDataset(opts.input, prefill=prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad,
                                mask_source=opts.mask_source, mask_predictor=predictor)
     saved_at = f" of {model.saved_at}" if model.saved_at else ""
     print(f"{len(dataset)} images, {model.weights} generator weights{saved_at}, masks from "
-          f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, device {device}", file=sys.stderr)
+          f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, {prefill} pre-fill, "
+          f"device {device}", file=sys.stderr)
     generator = model.generator
     index_batches = same_size_batches([dataset.image_size(i) for i in range(len(dataset))], opts.batch_size)
     batches = tqdm(background(_stacked_batches(dataset, index_batches)),
@@ -150,6 +153,17 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     if predictor is not None and opts.mask_source == "auto" and predictor.calls:
         print(f"the mask net found the lost region of {predictor.calls} images where the detector was unsure", file=sys.stderr)
     return names
+
+
+def chosen_prefill(config: Config, override: str | None) -> str:
+    """The pre-fill to run: the model's own (data.prefill of its config; telea for checkpoints older than the
+    key), or `override` with a one-line warning when it differs, since the generator only ever saw its own fills."""
+    trained = config.data.prefill
+    if override is None or override == trained:
+        return trained
+    print(f"warning: --prefill {override}: this model was trained with data.prefill={trained}; its inputs will "
+          "not look like its training inputs", file=sys.stderr)
+    return override
 
 
 def _mask_source_label(source: str, predictor: MaskNetPredictor | None) -> str:
