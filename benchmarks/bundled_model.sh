@@ -7,14 +7,17 @@
 #   bash benchmarks/bundled_model.sh /path/to/camvid /path/to/bsds500 [STEP ...]
 #
 # STEP is train, quality or convert (default: all three, in this order), so a finished run can be
-# scored or converted again without retraining. Extra train.py overrides: TRAIN_OVERRIDES="k=v ...".
+# scored or converted again without retraining. Extra train.py overrides: TRAIN_OVERRIDES="k=v ...";
+# other folders (the tests use them): BUNDLED_PHOTOS (the linked photos), BUNDLED_RUN (the run
+# folder), BUNDLED_OUT (where the bundled files go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAMVID=${1:?usage: bundled_model.sh CAMVID_DIR BSDS500_DIR [train|quality|convert ...]}
 BSDS=${2:?usage: bundled_model.sh CAMVID_DIR BSDS500_DIR [train|quality|convert ...]}
 shift 2
-PHOTOS=checkpoints/cpu_photos
-RUN=checkpoints/bundled
+PHOTOS=${BUNDLED_PHOTOS:-checkpoints/cpu_photos}
+RUN=${BUNDLED_RUN:-checkpoints/bundled}
+OUT=${BUNDLED_OUT:-weights}
 PY=${PYTHON:-python}
 
 link_photos() {
@@ -25,7 +28,8 @@ link_photos() {
 train() {
   link_photos
   # shellcheck disable=SC2086
-  $PY train.py --config configs/bundled.yaml data.root="$PHOTOS" ${TRAIN_OVERRIDES:-}
+  $PY train.py --config configs/bundled.yaml data.root="$PHOTOS" experiment.output_dir="$(dirname "$RUN")" \
+    experiment.name="$(basename "$RUN")" ${TRAIN_OVERRIDES:-}
 }
 
 quality() {
@@ -38,7 +42,7 @@ convert() {
   [[ -f $RUN/quality.json ]] && quality_args=(--quality-json "$RUN/quality.json")
   local photos
   photos=$(find -L "$PHOTOS" -maxdepth 1 -type f | wc -l)
-  $PY tools/make_bundled_model.py --checkpoint "$RUN/best.pt" --out weights/ "${quality_args[@]}" \
+  $PY tools/make_bundled_model.py --checkpoint "$RUN/best.pt" --out "$OUT" "${quality_args[@]}" \
     --data "CamVid train + BSDS500 train ($photos photos)"
 }
 

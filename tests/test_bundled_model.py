@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -246,3 +247,29 @@ def test_the_shipped_model_beats_telea_on_held_out_photos(tmp_path: Path) -> Non
         ours.append(result["restoration"]["score"])
         telea.append(result["telea"]["score"])
     assert np.mean(ours) > np.mean(telea) + MARGIN_OVER_TELEA, (ours, telea)
+
+
+def test_the_script_trains_scores_and_converts_a_run(tmp_path: Path) -> None:
+    """benchmarks/bundled_model.sh end to end on tiny CamVid / BSDS500 look-alike folders, the run
+    shortened to one epoch of a narrow decoder (what the coordinator's 60-minute run goes through)."""
+    from tests.test_restore_service import photo, write
+
+    for dataset, sizes in (("camvid", (48, 64)), ("bsds", (64, 48))):
+        for split, count in (("train", 3), ("val", 2)):
+            (tmp_path / dataset / split).mkdir(parents=True)
+            for index in range(count):
+                write(tmp_path / dataset / split / f"{dataset}_{split}{index}.png", photo(*sizes, seed=index + 10 * count))
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "BUNDLED_PHOTOS": str(tmp_path / "photos"),
+           "BUNDLED_RUN": str(tmp_path / "runs" / "bundled"), "BUNDLED_OUT": str(tmp_path / "weights"), "OMP_NUM_THREADS": "1",
+           "TRAIN_OVERRIDES": "train.epochs=1 train.max_minutes=0 train.batch_size=2 data.crop_size=32 data.val_size=32 "
+                              "data.num_workers=0 data.val.fraction=0.34 model.generator.decoder_channels=[16,8,8,8,8] "
+                              "model.discriminator.base_channels=4 model.discriminator.n_layers=2"}
+    done = subprocess.run(["bash", "benchmarks/bundled_model.sh", str(tmp_path / "camvid"), str(tmp_path / "bsds")], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list((tmp_path / "photos").iterdir())) == 6
+    text = (tmp_path / "weights" / "PROVENANCE.md").read_text()
+    assert "CamVid train + BSDS500 train (6 photos)" in text and "| telea |" in text and "| bundled |" in text
+    assert "4 photos, damage seed 0" in text
+    generator, _, is_ema = load_generator(tmp_path / "weights" / "chromafill.pt", torch.device("cpu"))
+    assert is_ema

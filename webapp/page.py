@@ -23,8 +23,7 @@ or upload a photo that is already damaged (gray, with one region filled with a c
 **Restore** fills the hole and colourises the photo on the CPU. Photos above {MODEL_MAX_SIDE} px on the
 long side are restored at {MODEL_MAX_SIDE} px with their colour upsampled onto the full-resolution
 gray; photos above {MAX_SIDE} px are refused."""
-UNCERTAINTY_HELP = ("Colour uncertainty: the entropy of the model's distribution over chroma bins "
-                    "(dark = one colour for sure, yellow = many colours alike).")
+UNCERTAINTY_HELP = "Colour uncertainty: entropy of the chroma-bin distribution (dark = sure, yellow = unsure)"
 
 
 def build_page(restorer: Restorer, out_dir: Path | None = None) -> gr.Blocks:
