@@ -34,7 +34,10 @@ from utils.color import pil_luma
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120  # importing torch and Gradio on a busy 2-core machine
-IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
 
 
 def require(module: str) -> ModuleType:
@@ -43,7 +46,7 @@ def require(module: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         message = f"{module} is not installed (pip install -e '.[dev,app]')"
-        if IN_CI:
+        if in_ci():
             pytest.fail(f"{message}: CI must run the web app tests")
         pytest.skip(message)
 
@@ -53,10 +56,22 @@ def chromium() -> str:
     found = os.environ.get("CHROMAFILL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
         message = "no chromium on PATH (apt-get install chromium)"
-        if IN_CI:
+        if in_ci():
             pytest.fail(f"{message}: CI must run the browser test; .ci/run installs it")
         pytest.skip(message)
     return found
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_a_missing_browser_or_package_fails_in_ci_and_skips_elsewhere(ci: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.delenv("CHROMAFILL_CHROMIUM", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(outcome, match="apt-get install chromium"):
+        chromium()
+    with pytest.raises(outcome, match="no_such_module_for_the_app is not installed"):
+        require("no_such_module_for_the_app")
 
 
 def free_port() -> int:
