@@ -8,17 +8,20 @@ from pathlib import Path
 from data.prefill import PREFILL_METHODS
 from utils.cli import run_cli
 
+BUNDLED = "bundled"  # trainers.bundled.BUNDLED; repeated so --help does not import torch
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Predict the restored colour image of every damaged gray input (a folder of images, or a "
         "DACON test.csv). Writes RGB PNGs with the inputs' file names and sizes, and optionally a flat "
         "submission zip. The checkpoint carries its config, so no YAML is needed.",
-        epilog="example: python infer.py --checkpoint checkpoints/dacon/best.pt --input /data/dacon/test.csv "
-        "--output out/ --zip submission.zip --amp",
+        epilog="examples: python infer.py --input damaged/ --output restored/   (the bundled model); "
+        "python infer.py --checkpoint checkpoints/dacon/best.pt --input /data/dacon/test.csv --output out/ --zip submission.zip --amp",
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt), "
-                        "or a .onnx model written by export.py (run with onnxruntime)")
+    parser.add_argument("--checkpoint", default=BUNDLED, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt), "
+                        "a .onnx model written by export.py (run with onnxruntime), or `bundled` (the default): the "
+                        "model shipped in weights/chromafill.pt, no training needed")
     parser.add_argument("--input", required=True, type=Path, help="folder of damaged gray images, or a CSV with input_image_path")
     parser.add_argument("--output", required=True, type=Path, help="folder for the predicted PNGs")
     parser.add_argument("--zip", type=Path, help="also write this flat submission zip of exactly the predicted files")
@@ -48,10 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    from trainers.bundled import resolve_model
     from trainers.inference import InferenceOptions, run_inference
 
     names = run_inference(InferenceOptions(
-        checkpoint=args.checkpoint, input=args.input, output=args.output, zip=args.zip, use_ema=not args.no_ema,
+        checkpoint=resolve_model(args.checkpoint), input=args.input, output=args.output, zip=args.zip, use_ema=not args.no_ema,
         tta=args.tta, batch_size=args.batch_size, device=args.device, amp=args.amp, masks=args.masks,
         save_masks=args.save_masks, skip_bad=args.skip_bad, mask_source=args.mask_source, prefill=args.prefill,
     ))

@@ -173,13 +173,19 @@ def generator_weights(checkpoint: dict[str, Any], use_ema: bool = True) -> tuple
     """The generator state dict to predict with: the EMA copy when present and wanted.
 
     Returns the weights and whether they are the EMA ones. The EMA is stored as an
-    ``AveragedModel`` state dict (``module.``-prefixed keys plus ``n_averaged``).
+    ``AveragedModel`` state dict (``module.``-prefixed keys plus ``n_averaged``). A bundled model
+    (trainers/bundled.py) stores its EMA weights as the generator, marked `generator_is_ema`: it has
+    no raw weights to give, so asking for them fails.
     """
     state = checkpoint.get("trainer", {})
     ema = state.get("ema")
     if use_ema and ema:
         prefix = "module."
         return {k[len(prefix):]: v for k, v in ema.items() if k.startswith(prefix)}, True
+    if checkpoint.get("generator_is_ema", False):
+        if not use_ema:
+            raise ChromaFillError("--no-ema: this model file holds only the EMA generator weights (a bundled model); drop --no-ema")
+        return state["generator"], True
     return state["generator"], False
 
 

@@ -19,6 +19,7 @@ from data.io import write_image
 from models.build import build_generator, build_mask_net
 from models.chroma_bins import ChromaBinsHead
 from models.fusion import fold_batchnorm
+from trainers.bundled import bundled_errors
 from trainers.checkpoint import checkpoint_position, generator_weights, load_checkpoint
 from trainers.config import Config, config_from_dict
 from trainers.onnx_model import is_onnx_path, load_onnx_generator
@@ -58,12 +59,14 @@ class InferenceModel:
 
 
 def load_generator(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> tuple[nn.Module, Config, bool]:
-    """The generator of one of our checkpoints, prepared for inference; its config comes from the file.
+    """The generator of one of our checkpoints (or the bundled model), prepared for inference; its
+    config comes from the file.
 
     Returns (generator, config, whether the weights are the EMA ones). The generator is for
     prediction only: see `prepare_for_inference`.
     """
-    return _generator_of(load_checkpoint(path, "cpu"), path, device, use_ema, amp)
+    with bundled_errors(path):
+        return _generator_of(load_checkpoint(path, "cpu"), path, device, use_ema, amp)
 
 
 def _generator_of(checkpoint: dict[str, Any], path: Path, device: torch.device, use_ema: bool,
@@ -75,8 +78,19 @@ def _generator_of(checkpoint: dict[str, Any], path: Path, device: torch.device, 
     with torch.device("meta"):  # no random initialisation of weights about to be replaced (~0.3 s)
         generator = build_generator(config.model)
     weights, is_ema = generator_weights(checkpoint, use_ema)
-    generator.load_state_dict(weights, assign=True)
+    _load_fp32(generator, weights, path, "generator")
     return prepare_for_inference(generator, device, amp), config, is_ema
+
+
+def _load_fp32(net: nn.Module, weights: dict[str, Any], path: Path, what: str) -> None:
+    """Assign `weights` to a meta-device net in fp32: the bundled model stores fp16 (half the file),
+    and fp16 convolutions on a CPU are slow or missing. fp32 tensors are assigned as they are."""
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+    try:
+        net.load_state_dict(weights, assign=True)
+    except RuntimeError as err:
+        raise ChromaFillError(f"{path}: the {what} weights do not fit the model its config describes "
+                              f"({str(err).splitlines()[0][:160]})") from None
 
 
 def load_inference_model(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> InferenceModel:
@@ -90,19 +104,20 @@ def load_inference_model(path: Path, device: torch.device, use_ema: bool = True,
             raise ChromaFillError(f"{path}: --no-ema: this ONNX model holds the EMA weights; export the raw ones with "
                                   "export.py --no-ema")
         return InferenceModel(generator, config, f"{meta.get('weights', '?')} (ONNX, onnxruntime CPU)")
-    checkpoint = load_checkpoint(path, "cpu")
-    generator, config, is_ema = _generator_of(checkpoint, path, device, use_ema, amp)
-    return InferenceModel(generator, config, "EMA" if is_ema else "raw", _mask_net_of(checkpoint, config, device, amp),
-                          checkpoint_position(checkpoint))
+    with bundled_errors(path):
+        checkpoint = load_checkpoint(path, "cpu")
+        generator, config, is_ema = _generator_of(checkpoint, path, device, use_ema, amp)
+        mask_net = _mask_net_of(checkpoint, config, path, device, amp)
+    return InferenceModel(generator, config, "EMA" if is_ema else "raw", mask_net, checkpoint_position(checkpoint))
 
 
-def _mask_net_of(checkpoint: dict[str, Any], config: Config, device: torch.device, amp: bool) -> nn.Module | None:
+def _mask_net_of(checkpoint: dict[str, Any], config: Config, path: Path, device: torch.device, amp: bool) -> nn.Module | None:
     weights = checkpoint.get("trainer", {}).get("mask_net")
     if not weights or not config.model.mask_net.enabled:
         return None
     with torch.device("meta"):
         net = build_mask_net(config.model)
-    net.load_state_dict(weights, assign=True)
+    _load_fp32(net, weights, path, "mask net")
     return prepare_for_inference(net, device, amp)
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import torch
 
 from data.build import DataSplits, build_datasets, build_loader, build_whole_image_loader
+from trainers.bundled import bundled_errors, resolve_model
 from trainers.checkpoint import (BEST, LAST, CorruptCheckpointError, checkpoint_position, epoch_checkpoint_name, first_difference,
                                  load_checkpoint, previous_good_checkpoint, rotate_epoch_checkpoints, save_checkpoint)
 from trainers.config import Config, config_from_dict
@@ -74,7 +75,7 @@ class _Run:
         self.dist = dist
         self.run_dir = config.experiment.run_dir
         checkpoint = self._resume_checkpoint(resume)
-        load_state = load_checkpoint(load_from, device) if load_from else None
+        load_state = self._load_from(load_from, device) if load_from else None
         seed_everything(config.experiment.seed + dist.rank, config.train.deterministic)
         self.splits = self._build_datasets()
         self.trainer = GANTrainer(config, device, dist)
@@ -88,7 +89,7 @@ class _Run:
             self._restore(checkpoint)
         elif load_state is not None:
             loaded = self.trainer.load_weights(load_state)
-            self._say(f"loaded weights ({', '.join(loaded)}) from {load_from}, saved at {checkpoint_position(load_state)}")
+            self._say(f"loaded weights ({', '.join(loaded)}) from {resolve_model(load_from)}, saved at {checkpoint_position(load_state)}")
         if dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfgio.dump(config, self.run_dir / "config.yaml")
@@ -99,6 +100,13 @@ class _Run:
         self.logger = TensorBoardLogger(self.run_dir, self.pos.global_step, enabled=dist.is_main)
 
     # -- start ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _load_from(spec: str, device: torch.device) -> dict[str, Any]:
+        """--load-from PATH, or `bundled` for weights/chromafill.pt (trainers/bundled.py)."""
+        path = resolve_model(spec)
+        with bundled_errors(path):
+            return load_checkpoint(path, device)
 
     def _build_datasets(self) -> DataSplits:
         """Rank 0 checks the files and writes the group-split cache; the other ranks wait for it
