@@ -2,8 +2,9 @@
 
 Zhang et al. 2016: the classification only yields vivid colour if the rare, saturated bins are
 not drowned by the common near-gray ones, so each pixel's cross-entropy is weighted by
-1 / ((1 - lambda) * p(bin) + lambda / bins), normalised to a mean weight of 1 over the batch's
-pixels (so the term keeps the scale of a plain cross-entropy whatever lambda is). Here p is
+1 / ((1 - lambda) * p(bin) + lambda / bins^2) (bins per axis: 1 / bins^2 is the uniform
+probability over the grid's `ChromaGrid.count` classes), normalised to a mean weight of 1 over
+the batch's pixels (so the term keeps the scale of a plain cross-entropy whatever lambda is). Here p is
 the chroma histogram of the batch's targets (smoothed over neighbouring bins), not a prior over
 the whole dataset: it needs no pass over the data nor state to checkpoint, so a resumed run
 computes exactly what an uninterrupted one does. The target of a pixel is its true (Cb, Cr)

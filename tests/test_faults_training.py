@@ -1,7 +1,8 @@
 """Faults during training: kill -9, damaged checkpoints, a full disk, NaN under AMP, Ctrl-C.
 
-Each test asserts the promise the README's Reliability table makes: nothing already saved is lost,
-and every failure is one line naming the file or key, never a traceback.
+Each test asserts a promise of the README's Reliability section (cases in docs/reliability.md):
+nothing already saved is lost, and every failure is one line naming the file or key, never a
+traceback.
 """
 
 from __future__ import annotations
