@@ -114,7 +114,7 @@ def restore(restorer: Restorer, gray: np.ndarray, hole: np.ndarray) -> Restorati
     """Restore a damaged gray photo (HxW uint8) whose lost region is `hole` (HxW bool)."""
     height, width = gray.shape
     small_gray, small_hole = _model_input(gray, hole)
-    sample = make_sample(small_gray, None, small_hole, "photo", restorer.prefill)
+    sample = make_sample(small_gray, None, small_hole, "photo", prefill(small_gray, small_hole, restorer.prefill))
     gray_t = sample["input"][None].to(restorer.device)
     mask_t = sample["mask"][None].to(restorer.device)
     if restorer.gives_logits:
