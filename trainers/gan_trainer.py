@@ -24,7 +24,7 @@ from trainers.checkpoint import generator_weights
 from trainers.config import Config
 from trainers.distributed import DistInfo, all_ranks
 from trainers.optimizers import build_adam
-from trainers.schedule import build_scheduler
+from trainers.schedule import TrainingTimeLR, build_scheduler
 from utils.errors import ChromaFillError
 
 
@@ -298,6 +298,12 @@ class GANTrainer:
         start_epoch = getattr(unwrap(self.generator), "start_epoch", None)
         if callable(start_epoch):
             start_epoch(epoch)
+
+    def follow_training_time(self, train_seconds: float) -> None:
+        """After each step: a time-following schedule (cosine_time) sets the lr of the next step."""
+        for scheduler in (self.sched_g, self.sched_d):
+            if isinstance(scheduler, TrainingTimeLR):
+                scheduler.follow(train_seconds)
 
     def learning_rates(self) -> dict[str, float]:
         rates = {"lr/g": self.opt_g.param_groups[0]["lr"]}
