@@ -151,6 +151,18 @@ def test_a_spent_budget_is_not_restarted_by_a_resume(
     assert load_checkpoint(config.experiment.run_dir / "last.pt")["global_step"] == 15
 
 
+def test_a_resume_may_switch_between_time_and_epoch_schedules(dacon_root: Path, tmp_path: Path, fake_time: FakeTime) -> None:
+    config = smoke(dacon_root, tmp_path, *COSINE)
+    assert run_training(config, now=fake_time) == 0
+    constant = smoke(dacon_root, tmp_path, "train.scheduler.type=constant", "train.max_minutes=0.25")
+    assert run_training(constant, resume="auto", now=fake_time) == 0  # torch alone: KeyError 'lr_lambdas'
+    assert load_checkpoint(config.experiment.run_dir / "last.pt")["global_step"] == 15
+    back = smoke(dacon_root, tmp_path, *COSINE, "train.max_minutes=0.375")  # 22.5 s: 8 more steps
+    assert run_training(back, resume="auto", now=fake_time) == 0
+    state = load_checkpoint(config.experiment.run_dir / "last.pt")
+    assert state["global_step"] == 23 and state["trainer"]["opt_g"]["param_groups"][0]["lr"] == pytest.approx(LR * 0.1)
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["train.scheduler.type=cosine_time"],
      r"train\.max_minutes: got 0 \(no time budget\), expected a number of minutes > 0 with scheduler\.type 'cosine_time'"),

@@ -24,7 +24,7 @@ from trainers.checkpoint import generator_weights
 from trainers.config import Config
 from trainers.distributed import DistInfo, all_ranks
 from trainers.optimizers import build_adam
-from trainers.schedule import TrainingTimeLR, build_scheduler
+from trainers.schedule import TrainingTimeLR, build_scheduler, load_scheduler_state
 from utils.errors import ChromaFillError
 
 
@@ -260,9 +260,9 @@ class GANTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         if self.opt_d is not None and state.get("opt_d") is not None:
             self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
+        load_scheduler_state(self.sched_g, state["sched_g"])
         if self.sched_d is not None and state.get("sched_d") is not None:
-            self.sched_d.load_state_dict(state["sched_d"])
+            load_scheduler_state(self.sched_d, state["sched_d"])
         self.scaler.load_state_dict(state["scaler"])
         self.nonfinite_total = int(state.get("nonfinite_total", 0))
 

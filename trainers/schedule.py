@@ -91,6 +91,15 @@ def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig) -> LRS
                              patience=train.scheduler.plateau_patience)
 
 
+def load_scheduler_state(scheduler: LRScheduler | ReduceLROnPlateau, state: dict[str, Any]) -> None:
+    """Restore a scheduler from a checkpoint, unless the checkpoint's came from another kind of
+    schedule: a resume may change train.scheduler.type (e.g. from cosine_time to a constant lr to
+    fine-tune), and torch would fail on the other kind's state with a bare KeyError. The lr itself
+    comes back with the optimizer's state either way."""
+    if set(state) >= set(scheduler.state_dict()):
+        scheduler.load_state_dict(state)
+
+
 def step_scheduler(scheduler: LRScheduler | ReduceLROnPlateau, score: float | None) -> None:
     """Advance after an epoch; the plateau schedule needs the validation score (skipped without one).
     The time schedule does not move at epoch ends: it follows the training clock after every step."""
