@@ -30,7 +30,7 @@ from typing import Callable
 import _common  # noqa: F401  (puts the repository root on sys.path)
 import torch
 import torch.nn.functional as F
-from _common import interleaved_times, machine_line, summary
+from _common import interleaved_wall_and_cpu, machine_line, summary
 from torch import nn
 
 from models.build import build_generator
@@ -101,14 +101,17 @@ def time_calls(label: str, calls: list[DepthwiseCall], args: argparse.Namespace,
     for run in runs.values():
         for _ in range(args.warmup):
             run()
-    times = interleaved_times(runs, args.reps, device)
+    times, cpu = interleaved_wall_and_cpu(runs, args.reps, device)
     elements = sum(torch.Size(c.input).numel() for c in calls)
     print(f"{label}: {len(calls)} depthwise convolutions, {elements / 1e6:.1f} M input elements, "
-          f"{'forward + backward' if backward else 'forward'}; ms per pass, median (best) of {args.reps}")
-    base = summary(times["channels_last fp32"])[0]
+          f"{'forward + backward' if backward else 'forward'}; ms per pass, median (best) of {args.reps}; "
+          "cpu = CPU ms of this process (median: on a shared CPU it moves less than the wall clock)")
+    base, base_cpu = summary(times["channels_last fp32"])[0], summary(cpu["channels_last fp32"])[0]
     for name, seconds in times.items():
         median, best = summary(seconds)
-        print(f"  {name:<20} {median * 1e3:9.1f} ({best * 1e3:7.1f})  x{base / median:5.2f} vs channels_last fp32")
+        cpu_median = summary(cpu[name])[0]
+        print(f"  {name:<20} {median * 1e3:9.1f} ({best * 1e3:7.1f})  x{base / median:5.2f} vs channels_last fp32;"
+              f" cpu {cpu_median * 1e3:9.1f}  x{base_cpu / cpu_median:5.2f}")
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -64,7 +64,7 @@ def test_bench_depthwise_times_the_encoders_depthwise_convolutions(monkeypatch, 
     assert "train 1x64x64: 16 depthwise convolutions" in out and "forward + backward" in out
     assert "infer 1x64x64: 16 depthwise convolutions" in out
     for combination in ("channels_last fp32", "channels_last bf16", "contiguous fp32", "contiguous bf16"):
-        assert len(re.findall(rf"^  {combination}\s+{NUMBER} \(\s*{NUMBER}\)  x\s*{NUMBER} vs channels_last fp32$", out, re.M)) == 2, out
+        assert len(re.findall(rf"^  {combination}\s+{NUMBER} \(\s*{NUMBER}\)  x\s*{NUMBER} vs channels_last fp32; cpu\s+{NUMBER}  x\s*{NUMBER}$", out, re.M)) == 2, out
 
 
 def test_bench_train_score_check(monkeypatch, capsys, tmp_path):
