@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from metrics.evaluate_dirs import evaluate_dirs, json_safe
+from metrics.evaluate_dirs import evaluate_dirs
 from metrics.report import format_report
 from utils.atomic import atomic_write_bytes
 from utils.cli import run_cli
+from utils.strict_json import dumps_strict
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,8 +36,7 @@ def main() -> int:
     result = evaluate_dirs(args.pred, args.gt, args.input, args.workers, args.lpips, args.fid, args.device)
     print(format_report(result))
     if args.json:
-        text = json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n"
-        atomic_write_bytes(args.json, text.encode())
+        atomic_write_bytes(args.json, dumps_strict(result, indent=2).encode())
         print(f"wrote {args.json}")
     return 0
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from utils.cli import run_cli
 
+BUNDLED = "bundled"  # trainers.bundled.BUNDLED; repeated so --help does not import torch
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -24,7 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "mode) as an ONNX model that `python infer.py --checkpoint model.onnx` runs with onnxruntime.",
         epilog="example: python export.py --checkpoint checkpoints/dacon/best.pt --output model.onnx",
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt)")
+    parser.add_argument("--checkpoint", default=BUNDLED, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt), or "
+                        "`bundled` (the default): the model shipped in weights/chromafill.pt")
     parser.add_argument("--output", required=True, type=Path, help="the .onnx file to write")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
     parser.add_argument("--dynamic", action=argparse.BooleanOptionalAction, default=True,
@@ -42,9 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    from trainers.bundled import resolve_model
     from trainers.onnx_export import export_onnx
 
-    result = export_onnx(args.checkpoint, args.output, args.opset, not args.no_ema, args.dynamic, args.size)
+    result = export_onnx(resolve_model(args.checkpoint), args.output, args.opset, not args.no_ema, args.dynamic, args.size)
     print(f"wrote {result.path} (opset {result.opset}, {'EMA' if result.is_ema else 'raw'} weights, "
           f"sides padded to multiples of {result.size_multiple} by the runner)")
     return 0

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from data.prefill import PREFILL_METHODS
 from utils.cli import run_cli
+
+BUNDLED = "bundled"  # trainers.bundled.BUNDLED; repeated so --help does not import torch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -13,11 +16,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Predict the restored colour image of every damaged gray input (a folder of images, or a "
         "DACON test.csv). Writes RGB PNGs with the inputs' file names and sizes, and optionally a flat "
         "submission zip. The checkpoint carries its config, so no YAML is needed.",
-        epilog="example: python infer.py --checkpoint checkpoints/dacon/best.pt --input /data/dacon/test.csv "
-        "--output out/ --zip submission.zip --amp",
+        epilog="examples: python infer.py --input damaged/ --output restored/   (the bundled model); "
+        "python infer.py --checkpoint checkpoints/dacon/best.pt --input /data/dacon/test.csv --output out/ --zip submission.zip --amp",
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt), "
-                        "or a .onnx model written by export.py (run with onnxruntime)")
+    parser.add_argument("--checkpoint", default=BUNDLED, help="a ChromaFill checkpoint (best.pt, last.pt, epoch_NNN.pt), "
+                        "a .onnx model written by export.py (run with onnxruntime), or `bundled` (the default): the "
+                        "model shipped in weights/chromafill.pt, no training needed")
     parser.add_argument("--input", required=True, type=Path, help="folder of damaged gray images, or a CSV with input_image_path")
     parser.add_argument("--output", required=True, type=Path, help="folder for the predicted PNGs")
     parser.add_argument("--zip", type=Path, help="also write this flat submission zip of exactly the predicted files")
@@ -29,9 +33,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--masks", type=Path, help="folder of lost-region masks (PNG, 255 = lost) named as the inputs, instead of detecting them")
     parser.add_argument("--mask-source", choices=("detector", "mask_net", "auto"), default=None,
                         help="where lost regions come from without --masks: detector = the constant-fill detector; mask_net = "
-                        "the checkpoint's learned mask net; auto (default) = the detector, and the mask net for images where "
-                        "the detector finds no constant-fill region (when the checkpoint has one)")
+                        "the checkpoint's learned mask net; auto (default) = the detector, and where it is unsure (no plausible "
+                        "constant-fill region, or two alike) the mask net picks among its candidates (when the checkpoint has one)")
     parser.add_argument("--save-masks", type=Path, help="write the masks used (PNG, 255 = lost) to this folder")
+    parser.add_argument("--prefill", choices=PREFILL_METHODS, default=None,
+                        help="classical fill of the lost region before the generator (default: the one the model was "
+                        "trained with, data.prefill in its config; another one warns, as the model never saw its fills)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable inputs with a warning instead of stopping")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
@@ -44,12 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    from trainers.bundled import resolve_model
     from trainers.inference import InferenceOptions, run_inference
 
     names = run_inference(InferenceOptions(
-        checkpoint=args.checkpoint, input=args.input, output=args.output, zip=args.zip, use_ema=not args.no_ema,
+        checkpoint=resolve_model(args.checkpoint), input=args.input, output=args.output, zip=args.zip, use_ema=not args.no_ema,
         tta=args.tta, batch_size=args.batch_size, device=args.device, amp=args.amp, masks=args.masks,
-        save_masks=args.save_masks, skip_bad=args.skip_bad, mask_source=args.mask_source,
+        save_masks=args.save_masks, skip_bad=args.skip_bad, mask_source=args.mask_source, prefill=args.prefill,
     ))
     print(f"wrote {len(names)} predictions to {args.output}" + (f" and {args.zip}" if args.zip else ""))
     return 0

@@ -26,7 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--load-from",
         metavar="PATH",
         help="initialise the generator (and discriminator, if present) from a checkpoint's weights only, "
-        "for fine-tuning; optimizer, schedule and epoch start fresh",
+        "for fine-tuning; optimizer, schedule and epoch start fresh. `bundled` = the model shipped in "
+        "weights/chromafill.pt (its config's model section must match)",
     )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=10 data.crop_size=256")
     return parser.parse_args(argv)

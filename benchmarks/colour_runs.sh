@@ -20,8 +20,9 @@ RUNS=(
   "baseline|configs/unet_budget.yaml|"
   "pretrained|configs/pretrained.yaml|"
   "pretrained_bins|configs/cpu_budget.yaml|"
+  "pretrained_bins_full_res|configs/cpu_budget.yaml|model.generator.chroma_scale=1"
   "pretrained_gate|configs/pretrained.yaml|model.generator.head=luma_gate"
-  "scratch_encoder|configs/pretrained.yaml|model.generator.encoder_weights=none model.generator.head=chroma_bins loss.chroma_ce.weight=1.0"
+  "scratch_encoder|configs/cpu_budget.yaml|model.generator.encoder_weights=none"
   # Against pretrained_bins (constant lr, random crops); not in the default list, run them by name:
   "bins_cosine|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05"
   "bins_whole|configs/cpu_budget.yaml|data.augment.whole_photo_prob=0.5"
@@ -46,6 +47,8 @@ table() {
     local name=${entry%%|*}
     [[ -f checkpoints/run_$name/best.pt ]] && args+=(--checkpoint "$name=checkpoints/run_$name/best.pt")
   done
+  # Every run scores the same photos: its difference to the winner with the paired standard error.
+  [[ -f checkpoints/run_pretrained_bins/best.pt ]] && args+=(--paired-against pretrained_bins)
   $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
     --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
     "${args[@]}" --markdown --json docs/quality_runs.json | tee docs/quality_runs.md

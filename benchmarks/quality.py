@@ -3,8 +3,10 @@
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
         [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--no-baselines] [--no-ema]
+        [--baseline-prefill telea [fsr_fast ...]] [--prefill NAME]
         [--precision fp32 [bf16]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
-        [--spread-last 5] [--markdown] [--json OUT.json] [--grid OUT.png --grid-count 4 --grid-height 120]
+        [--spread-last 5] [--paired-against NAME] [--markdown] [--json OUT.json]
+        [--grid OUT.png --grid-count 4 --grid-height 120]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
 default DamageConfig, seeded by (--seed, its index), so every method sees the same damage and a
@@ -12,9 +14,11 @@ rerun gives the same numbers. Scores are the exact metric (metrics/competition.p
 lost region = input != L(gt)), averaged over the photos. Methods:
 
 - gray copy: the damaged gray input as the prediction (what a do-nothing submission scores);
-- telea: the gray input with the hole inpainted by OpenCV Telea;
-- each checkpoint: predicted as infer.py does (EMA weights, the checkpoint's own prefill); with
-  --precision fp32 bf16, once in fp32 and once in bf16 as infer.py --amp (one row each).
+- telea: the gray input with the hole inpainted by OpenCV Telea (--baseline-prefill picks other
+  data/prefill.py methods, one row each; benchmarks/prefills.py times and compares them all);
+- each checkpoint: predicted as infer.py does (EMA weights, the checkpoint's own prefill, or
+  --prefill's, as infer.py --prefill); with --precision fp32 bf16, once in fp32 and once in bf16
+  as infer.py --amp (one row each).
 
 The hole that Telea and the checkpoints fill is the one a real submission has: found by the
 training-free constant-fill detector (data/hole_detection.py); --true-mask gives them the true
@@ -31,17 +35,23 @@ wrong chroma costs SSIM_full. `score sem` is the standard error of the mean scor
 For a checkpoint whose run folder holds TensorBoard events, `hist spread` is the standard
 deviation of the in-run val/hist over the run's last --spread-last validations: how much of a
 difference between two runs' HIST the epoch a checkpoint came from can explain.
+
+Every method scores the same photos, so two methods' `score sem` overstate the uncertainty of
+their difference (much of a photo's score is the photo's, whatever restores it). --paired-against
+NAME adds `diff vs NAME ± paired sem`: the mean over the row's photos of (method's score - NAME's
+score) and the standard error of that mean, std(differences, ddof=1) / sqrt(photos). --json
+writes every figure (NaN, e.g. the sem of one photo, as null), each photo's score per method
+(`photo_scores`, in `photo_names` order) and the photos of each row (`subset_photos`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -55,16 +65,17 @@ from data.damage import synthesize_damage  # noqa: E402
 from data.datasets import make_sample  # noqa: E402
 from data.hole_detection import detect_hole  # noqa: E402
 from data.io import read_rgb  # noqa: E402
-from data.prefill import prefill  # noqa: E402
+from data.prefill import PREFILL_METHODS, prefill  # noqa: E402
 from data.sources import photo_items  # noqa: E402
 from metrics.colourfulness import mean_chroma  # noqa: E402
 from metrics.competition import mean_scores, score_image  # noqa: E402
 from metrics.torch_score import to_uint8  # noqa: E402
-from trainers.inference import inference_autocast, load_generator  # noqa: E402
+from trainers.inference import chosen_prefill, inference_autocast, load_generator  # noqa: E402
 from utils.atomic import atomic_write_bytes  # noqa: E402
 from trainers.predict import generate  # noqa: E402
 from utils.errors import ChromaFillError  # noqa: E402
 from utils.runtime import pick_device  # noqa: E402
+from utils.strict_json import dumps_strict  # noqa: E402
 
 KEYS = ("score", "ssim_full", "ssim_lost", "hist")
 
@@ -104,7 +115,7 @@ def photo_subsets(photos: list[Damaged], by_folder: bool, least: list[Path], mos
     subsets: Subsets = {"all": list(range(len(photos)))}
     folders = list(dict.fromkeys(photo.folder for photo in photos))
     if by_folder:
-        subsets.update({_folder_label(f): [i for i, p in enumerate(photos) if p.folder == f] for f in folders})
+        subsets.update({folder_label(f): [i for i, p in enumerate(photos) if p.folder == f] for f in folders})
     for side, chosen in (("least", least), ("most", most)):
         for folder in chosen:
             if folder not in folders:
@@ -112,11 +123,16 @@ def photo_subsets(photos: list[Damaged], by_folder: bool, least: list[Path], mos
             indices = [i for i, p in enumerate(photos) if p.folder == folder]
             ranked = sorted(indices, key=lambda i: mean_chroma(photos[i].rgb))
             third = max(1, round(len(ranked) / 3))
-            subsets[f"{side} colourful third of {_folder_label(folder)}"] = ranked[:third] if side == "least" else ranked[-third:]
+            subsets[f"{side} colourful third of {folder_label(folder)}"] = ranked[:third] if side == "least" else ranked[-third:]
     return subsets
 
 
-def _folder_label(folder: Path) -> str:
+def photo_label(photo: Damaged) -> str:
+    """camvid/val/0001.png: the folder label keeps two folders' same-named photos apart."""
+    return f"{folder_label(photo.folder)}/{photo.name}"
+
+
+def folder_label(folder: Path) -> str:
     """camvid/val for /data/camvid/val: the parent's name tells two val folders apart."""
     return f"{folder.parent.name}/{folder.name}" if folder.parent.name else folder.name
 
@@ -125,21 +141,23 @@ def gray_copy(photo: Damaged) -> np.ndarray:
     return np.repeat(photo.gray[:, :, None], 3, axis=2)
 
 
-def telea(photo: Damaged) -> np.ndarray:
-    return np.repeat(prefill(photo.gray, photo.hole, "telea")[:, :, None], 3, axis=2)
+def prefilled(photo: Damaged, method: str) -> np.ndarray:
+    """The damaged gray with its hole pre-filled by `method`, as an RGB prediction (gray: the fill alone)."""
+    return np.repeat(prefill(photo.gray, photo.hole, method)[:, :, None], 3, axis=2)
 
 
 def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool,
-                         amp: bool = False) -> Predictor:
-    """Predict as infer.py does: the checkpoint's prefill of the hole, then the generator (fp32, or bf16 as --amp)."""
+                         amp: bool = False, prefill_override: str | None = None) -> Predictor:
+    """Predict as infer.py does: the checkpoint's prefill of the hole (or the override, with infer.py's
+    warning), then the generator (fp32, or bf16 as --amp)."""
     generator, config, _ = load_generator(path, device, use_ema, amp)
     autocast = inference_autocast(device, amp)
     if gray_snap is not None:
         generator.gray_snap = gray_snap  # an eval-time post-processing step, no retraining needed
-    method = config.data.prefill
+    method = chosen_prefill(config, prefill_override)
 
     def predict(photo: Damaged) -> np.ndarray:
-        sample = make_sample(photo.gray, None, photo.hole, photo.name, method)
+        sample = make_sample(photo.gray, None, photo.hole, photo.name, prefill(photo.gray, photo.hole, method))
         gray = sample["input"].unsqueeze(0).to(device)
         mask = sample["mask"].unsqueeze(0).to(device)
         with autocast():
@@ -156,6 +174,29 @@ def evaluate(photos: list[Damaged], predict: Predictor) -> tuple[list[dict[str, 
         rows.append(score_image(photo.rgb, pred, photo.mask))
         preds.append(pred)
     return rows, preds
+
+
+def paired_difference(scores: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
+    """(mean of scores - reference, its standard error) over photos scored by both: the paired test's figures.
+
+    The standard error is the sample standard deviation of the per-photo differences over
+    sqrt(photos); NaN for fewer than two photos.
+    """
+    diffs = np.asarray(scores, dtype=float) - np.asarray(reference, dtype=float)
+    sem = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else math.nan
+    return float(diffs.mean()), sem
+
+
+def add_paired(results: dict[str, dict[str, dict[str, float]]], scores: dict[str, list[float]], subsets: Subsets,
+               reference: str) -> None:
+    """`diff` and `diff_sem` against `reference` in every (method, subset) summary; NaN for the reference itself."""
+    for method, by_subset in results.items():
+        for subset, indices in subsets.items():
+            if method == reference:
+                diff, sem = math.nan, math.nan
+            else:
+                diff, sem = paired_difference([scores[method][i] for i in indices], [scores[reference][i] for i in indices])
+            by_subset[subset].update(diff=diff, diff_sem=sem)
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -180,28 +221,46 @@ def hist_spread(checkpoint: Path, last: int) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
-def format_table(results: dict[str, dict[str, float]], markdown: bool) -> str:
-    """One row per method, the four terms (the table without subsets or spreads)."""
+def format_table(results: dict[str, dict[str, float]], markdown: bool, paired_against: str | None = None) -> str:
+    """One row per method, the four terms (the table without subsets or spreads), and the paired difference when asked."""
     width = max(len("method"), *(len(name) for name in results))
+    paired = [_paired_header(paired_against)] if paired_against else []
     if markdown:
-        lines = ["| method | score | ssim_full | ssim_lost | hist |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {name} | " + " | ".join(f"{r[k]:.4f}" for k in KEYS) + " |" for name, r in results.items()]
+        header = ["method", *KEYS, *paired]
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        lines += [f"| {name} | " + " | ".join([*(f"{r[k]:.4f}" for k in KEYS), *([_paired_cell(r)] if paired else [])]) + " |"
+                  for name, r in results.items()]
         return "\n".join(lines)
-    lines = [f"{'method':<{width}}  " + "  ".join(f"{k:>9}" for k in KEYS)]
-    lines += [f"{name:<{width}}  " + "  ".join(f"{r[k]:>9.4f}" for k in KEYS) for name, r in results.items()]
+    lines = [f"{'method':<{width}}  " + "  ".join([*(f"{k:>9}" for k in KEYS), *paired])]
+    lines += [f"{name:<{width}}  " + "  ".join([*(f"{r[k]:>9.4f}" for k in KEYS), *([_paired_cell(r)] if paired else [])])
+              for name, r in results.items()]
     return "\n".join(lines)
 
 
-def format_subset_table(results: dict[str, dict[str, dict[str, float]]], spreads: dict[str, float], markdown: bool) -> str:
-    """One row per (photo subset, method): the terms, the score's standard error and the run's HIST spread."""
-    header = ["photos", "method", *KEYS, "score sem", "hist spread"]
+def _paired_header(reference: str) -> str:
+    return f"diff vs {reference} ± paired sem"
+
+
+def _paired_cell(summary: dict[str, float]) -> str:
+    """'+0.0123 ± 0.0045', or '-' for the reference itself."""
+    if math.isnan(summary["diff"]):
+        return "-"
+    sem = "-" if math.isnan(summary["diff_sem"]) else f"{summary['diff_sem']:.4f}"
+    return f"{summary['diff']:+.4f} ± {sem}"
+
+
+def format_subset_table(results: dict[str, dict[str, dict[str, float]]], spreads: dict[str, float], markdown: bool,
+                        paired_against: str | None = None) -> str:
+    """One row per (photo subset, method): the terms, the score's standard error, the run's HIST spread,
+    and the paired difference against `paired_against` when given."""
+    header = ["photos", "method", *KEYS, "score sem", "hist spread", *([_paired_header(paired_against)] if paired_against else [])]
     rows = []
     for subset in next(iter(results.values())):
         for method, by_subset in results.items():
             r = by_subset[subset]
             spread = spreads.get(method, math.nan)
-            rows.append([subset, method, *(f"{r[k]:.4f}" for k in KEYS), f"{r['score_sem']:.4f}",
-                         "-" if math.isnan(spread) else f"{spread:.4f}"])
+            rows.append([subset, method, *(f"{r[k]:.4f}" for k in KEYS), "-" if math.isnan(r["score_sem"]) else f"{r['score_sem']:.4f}",
+                         "-" if math.isnan(spread) else f"{spread:.4f}", *([_paired_cell(r)] if paired_against else [])])
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -251,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--true-mask", action="store_true", help="fill the true lost region instead of the detected one")
     parser.add_argument("--no-baselines", action="store_true", help="score the checkpoints only")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
+    parser.add_argument("--baseline-prefill", nargs="+", choices=PREFILL_METHODS[1:], default=["telea"], metavar="NAME",
+                        help=f"pre-fill baselines (gray input with the hole filled), one row each: {', '.join(PREFILL_METHODS[1:])}")
+    parser.add_argument("--prefill", choices=PREFILL_METHODS, default=None,
+                        help="pre-fill of every checkpoint's input instead of its own data.prefill (warns, as infer.py)")
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
                         help="predict in fp32 and/or bf16 (infer.py --amp); several values = one row per value")
     parser.add_argument("--by-folder", action="store_true", help="add a row per photo folder")
@@ -260,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="add a row: the third of DIR's photos with the highest mean chroma (repeatable)")
     parser.add_argument("--spread-last", type=int, default=5,
                         help="hist spread: over this many last in-run validations of each checkpoint's run")
+    parser.add_argument("--paired-against", metavar="NAME",
+                        help="add a column: each method's mean per-photo score difference to method NAME (e.g. 'telea' or a "
+                             "checkpoint label) and its paired standard error")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -284,7 +350,9 @@ def _run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     methods: dict[str, Callable[[], Predictor]] = {}
     if not args.no_baselines:
-        methods.update({"gray copy": lambda: gray_copy, "telea": lambda: telea})
+        methods["gray copy"] = lambda: gray_copy
+        for method in args.baseline_prefill:
+            methods[method] = lambda method=method: lambda photo: prefilled(photo, method)
     snaps = args.gray_snap or [None]
     run_of: dict[str, Path] = {}  # method name -> its checkpoint, for the hist spread column
     for label, path in checkpoints:
@@ -294,27 +362,37 @@ def _run(args: argparse.Namespace) -> int:
                 name = name if len(args.precision) == 1 else f"{name} {precision}"
                 run_of[name] = path
                 methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
-                    path, device, snap, not args.no_ema, amp)
+                    path, device, snap, not args.no_ema, amp, args.prefill)
+    if args.paired_against is not None and args.paired_against not in methods:
+        raise ChromaFillError(f"--paired-against: {args.paired_against!r} is not a method of this run; expected one of "
+                              f"{', '.join(repr(name) for name in methods)}")
     results: dict[str, dict[str, dict[str, float]]] = {}
+    scores: dict[str, list[float]] = {}  # method -> each photo's score, in photo order
     spread_of = {path: hist_spread(path, args.spread_last) for path in set(run_of.values())}  # one read per run
     spreads = {name: spread_of[path] for name, path in run_of.items()}
     first_preds = None
     for name, make in methods.items():
         rows, preds = evaluate(photos, make())
+        scores[name] = [row["score"] for row in rows]
         results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
-        if first_preds is None and name not in ("gray copy", "telea"):
+        if first_preds is None and name in run_of:
             first_preds = preds
+    if args.paired_against is not None:
+        add_paired(results, scores, subsets, args.paired_against)
     hole = "true mask" if args.true_mask else "detected hole"
     print(f"{len(photos)} photos, damage seed {args.seed}, filled region: {hole}", file=sys.stderr)
     if len(subsets) == 1:
-        print(format_table({name: by_subset["all"] for name, by_subset in results.items()}, args.markdown))
+        print(format_table({name: by_subset["all"] for name, by_subset in results.items()}, args.markdown, args.paired_against))
     else:
-        print(format_subset_table(results, spreads, args.markdown))
+        print(format_subset_table(results, spreads, args.markdown, args.paired_against))
     if args.json:
         table = {name: by_subset["all"] for name, by_subset in results.items()}
-        atomic_write_bytes(args.json, json.dumps({"photos": len(photos), "seed": args.seed, "hole": hole, "results": table,
-                                                  "subsets": results, "subset_sizes": {k: len(v) for k, v in subsets.items()},
-                                                  "hist_spread": spreads}, indent=1).encode())
+        names = [photo_label(photo) for photo in photos]
+        atomic_write_bytes(args.json, dumps_strict({"photos": len(photos), "seed": args.seed, "hole": hole, "results": table,
+                                                    "subsets": results, "subset_sizes": {k: len(v) for k, v in subsets.items()},
+                                                    "subset_photos": {k: [names[i] for i in v] for k, v in subsets.items()},
+                                                    "hist_spread": spreads, "paired_against": args.paired_against,
+                                                    "photo_names": names, "photo_scores": scores}).encode())
     if args.grid and first_preds is not None:
         write_png(args.grid, restoration_grid(photos, first_preds, args.grid_count, args.grid_height))
     return 0

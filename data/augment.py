@@ -57,26 +57,62 @@ def random_crop(
     cropped window only, which is cheaper. Arrays must be at least crop x crop (see ensure_size).
     The rescale factor is kept large enough that the rescaled image still holds a full crop.
     """
-    h, w = rgb.shape[:2]
+    window, flip = _draw_window(rgb.shape[:2], rng, crop, cfg)
+    gray, rgb = gray[window], rgb[window]
+    mask = gray != pil_luma(np.ascontiguousarray(rgb)) if mask is None else mask[window]
+    if gray.shape[0] != crop:
+        gray, rgb, mask = _resize(gray, rgb, mask, crop)
+    return _flipped(flip, gray, rgb, mask)  # type: ignore[return-value]
+
+
+def random_crop_filled(
+    gray: np.ndarray,
+    filled: np.ndarray,
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    crop: int,
+    cfg: AugmentConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`random_crop` of an aligned quadruple: damaged gray, its full-size pre-fill, target and mask.
+
+    The same random draws as `random_crop`. A rescaled pre-fill is resized like the target, then
+    set back to the recomputed L(target) outside the mask, so it stays exact there.
+    """
+    window, flip = _draw_window(rgb.shape[:2], rng, crop, cfg)
+    gray, filled, rgb, mask = gray[window], filled[window], rgb[window], mask[window]
+    if gray.shape[0] != crop:
+        new_gray, new_rgb, new_mask = _resize(gray, rgb, mask, crop)
+        filled = cv2.resize(np.ascontiguousarray(filled), (crop, crop), interpolation=_interpolation(gray.shape[0], crop))
+        filled[~new_mask] = new_gray[~new_mask]
+        gray, rgb, mask = new_gray, new_rgb, new_mask
+    return _flipped(flip, gray, filled, rgb, mask)  # type: ignore[return-value]
+
+
+def _draw_window(shape: tuple[int, int], rng: np.random.Generator, crop: int, cfg: AugmentConfig) -> tuple[tuple[slice, slice], bool]:
+    """The source window (square, `crop` px after rescaling) and whether to flip, drawn in a fixed order."""
+    h, w = shape
     scale = rng.uniform(cfg.scale_min, cfg.scale_max) if cfg.scale_max != cfg.scale_min else cfg.scale_min
     region = min(h, w, max(1, round(crop / max(scale, crop / min(h, w)))))
     top = int(rng.integers(0, h - region + 1))
     left = int(rng.integers(0, w - region + 1))
-    window = np.s_[top : top + region, left : left + region]
-    gray, rgb = gray[window], rgb[window]
-    mask = gray != pil_luma(np.ascontiguousarray(rgb)) if mask is None else mask[window]
-    if region != crop:
-        gray, rgb, mask = _resize(gray, rgb, mask, crop)
-    return random_flip(gray, rgb, mask, rng, cfg)
+    flip = bool(cfg.hflip and rng.random() < 0.5)
+    return np.s_[top : top + region, left : left + region], flip
+
+
+def _flipped(flip: bool, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    return tuple(np.ascontiguousarray(a[:, ::-1] if flip else a) for a in arrays)
+
+
+def _interpolation(source: int, size: int) -> int:
+    return cv2.INTER_AREA if source > size else cv2.INTER_LINEAR
 
 
 def random_flip(
     gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A left-right flip of all three with probability 0.5 (when `cfg.hflip`); contiguous copies out."""
-    if cfg.hflip and rng.random() < 0.5:
-        gray, rgb, mask = gray[:, ::-1], rgb[:, ::-1], mask[:, ::-1]
-    return np.ascontiguousarray(gray), np.ascontiguousarray(rgb), np.ascontiguousarray(mask)
+    return _flipped(bool(cfg.hflip and rng.random() < 0.5), gray, rgb, mask)  # type: ignore[return-value]
 
 
 def _centre_square(h: int, w: int) -> tuple[slice, slice]:
@@ -114,8 +150,7 @@ def whole_photo_pair(
 
 
 def _resize(gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    interp = cv2.INTER_AREA if rgb.shape[0] > size else cv2.INTER_LINEAR
-    rgb = cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=interp)
+    rgb = cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=_interpolation(rgb.shape[0], size))
     new_mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
     new_gray = pil_luma(rgb)
     if new_mask.any():

@@ -66,9 +66,15 @@ class AugmentConfig:
 
 @dataclass
 class ValConfig:
-    """How the validation split is carved out of the training data."""
+    """How the validation split is carved out of the training data, or which folder it is."""
 
-    fraction: float = param(0.1, "hold-out fraction of the training images used for validation (0 = no validation); used when folds = 0", ge=0.0, lt=1.0)
+    root: str = param(
+        "",
+        "a separate validation folder instead of a split of data.root (then every training image trains and "
+        "fraction is not used): colour photos, damaged with fixed synthetic damage, or a DACON-layout folder "
+        "with its own train.csv (its damaged inputs as they are)",
+    )
+    fraction: float = param(0.1, "hold-out fraction of the training images used for validation (0 = no validation); used when folds = 0 and root is empty", ge=0.0, lt=1.0)
     folds: int = param(0, "K-fold cross-validation: number of folds (0 = plain hold-out by `fraction`)", ge=0)
     fold: int = param(0, "K-fold: which fold (0-based) is the validation set", ge=0)
     group: bool = param(
@@ -84,6 +90,10 @@ class ValConfig:
     )
 
     def check(self) -> None:
+        if self.root and self.folds:
+            raise ConfigError("folds", f"got {self.folds}, expected 0 with data.val.root set (the validation images are that folder)")
+        if self.root and self.group:
+            raise ConfigError("group", "got true, expected false with data.val.root set (nothing is split)")
         if self.folds == 1:
             raise ConfigError("folds", "got 1, expected 0 (hold-out) or at least 2 folds")
         if self.folds and self.fold >= self.folds:
@@ -101,10 +111,20 @@ class DataConfig:
     root: str = param("", "the dataset folder (for dacon: the folder holding train.csv; for samples: created when missing)")
     crop_size: int = param(256, "training crop size in pixels (square)", ge=8)
     num_workers: int = param(2, "DataLoader worker processes (0 = load in the main process)", ge=0)
-    prefill: Literal["none", "telea", "ns"] = param(
+    prefill: Literal["none", "telea", "ns", "fsr_fast", "fsr_best", "shiftmap"] = param(
         "telea",
-        "classical fill of the lost region in the network's input: none = keep the constant gray, "
-        "telea / ns = OpenCV Telea / Navier-Stokes inpainting (pixels outside the hole stay exact)",
+        "classical fill of the lost region in the network's input (pixels outside the hole stay exact): none = keep "
+        "the constant gray; telea / ns = OpenCV Telea / Navier-Stokes inpainting (~10 ms per photo, run on each "
+        "training crop); fsr_fast / fsr_best = Frequency Selective Reconstruction, shiftmap = ShiftMap "
+        "(cv2.xphoto; ~1 s / ~30 s / seconds per photo: run once per photo and damage at full size, as at "
+        "inference, and cached on disk, see prefill_damages). infer.py uses the checkpoint's own",
+    )
+    prefill_damages: int = param(
+        4,
+        "slow prefills (fsr_fast, fsr_best, shiftmap): how many fixed damages each training photo gets, used in turn "
+        "(epoch e: damage e mod N), so each is pre-filled once and then read from the cache (crops and flips stay "
+        "fresh); fast prefills draw fresh damage at every draw instead",
+        ge=1,
     )
     resynth_prob: float = param(
         0.0,
@@ -124,7 +144,7 @@ class DataConfig:
         ge=8,
     )
     test_dir: str = param("", "photos format: optional folder of damaged gray test images to predict (empty = no test split; the samples format has its own)")
-    cache_dir: str = param("", "where the group-split cache is written (empty = <root>/.chromafill_cache)")
+    cache_dir: str = param("", "where the group-split cache and the slow prefills' cache are written (empty = <root>/.chromafill_cache)")
     damage: DamageConfig = section(DamageConfig, "synthetic damage (photos format, and dacon resynthesis)")
     augment: AugmentConfig = section(AugmentConfig, "training augmentation")
     val: ValConfig = section(ValConfig, "validation split")

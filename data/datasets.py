@@ -9,21 +9,30 @@ Randomness comes from a generator seeded by (seed, epoch, index), never from wor
 sample is the same whatever the number of workers, differs between epochs, and epoch e of a
 resumed run sees exactly what a straight run saw. The epoch reaches the workers inside the index
 (see data/loader.py), so it works with persistent workers.
+
+The pre-fill runs where it is cheap enough. Fast ones (telea, ns) run on each training crop with
+fresh damage at every draw. Slow ones (fsr_fast, fsr_best, shiftmap; ~1 s per photo) run on the
+whole damaged photo, as at inference, so a crop sees exactly the fill the model gets at test
+time: the damage then comes from a fixed schedule of `prefill_damages` damages per photo (epoch
+e uses damage e mod N, seeded apart from the crop), so each (photo, damage) is pre-filled once and
+served from the disk cache (data/prefill_cache.py) afterwards; crops and flips stay fresh.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from data.augment import center_crop, ensure_size, random_crop, random_flip, whole_photo, whole_photo_pair
+from data.augment import center_crop, ensure_size, random_crop, random_crop_filled, random_flip, whole_photo, whole_photo_pair
 from data.config import AugmentConfig, DamageConfig
 from data.damage import synthesize_damage
 from data.io import read_gray, read_rgb
-from data.prefill import prefill
+from data.prefill import SLOW_PREFILLS
+from data.prefill_cache import Filler, make_filler
 from data.sources import PairItem
 from utils.color import pil_luma
 from utils.errors import ChromaFillError
@@ -42,10 +51,10 @@ def to_tensor_gray(gray: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(gray)).float().div_(255.0).unsqueeze(0)
 
 
-def make_sample(gray: np.ndarray, rgb: np.ndarray | None, mask: np.ndarray, name: str, method: str) -> dict:
-    """The sample dict from uint8 damaged gray, uint8 RGB target (None at test time) and bool mask."""
+def make_sample(gray: np.ndarray, rgb: np.ndarray | None, mask: np.ndarray, name: str, filled: np.ndarray) -> dict:
+    """The sample dict from uint8 damaged gray, uint8 RGB target (None at test time), bool mask and the pre-filled gray."""
     sample = {
-        "input": to_tensor_gray(prefill(gray, mask, method)),
+        "input": to_tensor_gray(filled),
         "raw_input": to_tensor_gray(gray),
         "mask": torch.from_numpy(np.ascontiguousarray(mask)).float().unsqueeze(0),
         "name": name,
@@ -63,6 +72,8 @@ class PairOptions:
     augment: AugmentConfig
     damage: DamageConfig
     prefill: str = "telea"
+    prefill_damages: int = 4  # slow pre-fills: fixed damages per training photo (see the module docstring)
+    prefill_cache: str | None = None  # folder of the slow pre-fills' disk cache (None = compute every time)
     resynth_prob: float = 0.0
     pad_if_smaller: bool = False
     val_size: int | None = None
@@ -83,6 +94,7 @@ class PairDataset(Dataset):
         self.options = options
         self.seed = seed
         self.train = train
+        self.fill: Filler = make_filler(options.prefill, None if options.prefill_cache is None else Path(options.prefill_cache))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -107,7 +119,12 @@ class PairDataset(Dataset):
         gray = None if item.input is None else read_gray(item.input)
         if gray is not None and gray.shape != rgb.shape[:2]:
             raise ChromaFillError(f"{item.input}: size {gray.shape[::-1]} differs from its ground truth {item.target} {rgb.shape[1::-1]}")
-        return self._train_sample(item, rgb, gray, rng) if self.train else self._val_sample(item, rgb, gray, rng)
+        if not self.train:
+            return self._val_sample(item, rgb, gray, rng)
+        if self.options.prefill in SLOW_PREFILLS:
+            damage_rng = np.random.default_rng([self.seed, 0xDA3, epoch % self.options.prefill_damages, index])
+            return self._train_sample_full_fill(item, rgb, gray, rng, damage_rng)
+        return self._train_sample(item, rgb, gray, rng)
 
     def _train_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
         o = self.options
@@ -119,7 +136,21 @@ class PairDataset(Dataset):
             gray, mask = synthesize_damage(rgb, rng, o.damage)
         gray, rgb, mask = ensure_size(gray, rgb, mask, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
         gray, rgb, mask = random_crop(gray, rgb, mask, rng, o.crop_size, o.augment)
-        return make_sample(gray, rgb, mask, item.name, o.prefill)
+        return make_sample(gray, rgb, mask, item.name, self.fill(gray, mask))
+
+    def _train_sample_full_fill(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator,
+                                damage_rng: np.random.Generator) -> dict:
+        """A training crop of the photo pre-filled whole: damage from `damage_rng` (the schedule), crop from `rng`."""
+        o = self.options
+        if gray is None or (o.resynth_prob > 0 and damage_rng.random() < o.resynth_prob):
+            gray, mask = synthesize_damage(rgb, damage_rng, o.damage)
+        else:
+            mask = gray != pil_luma(rgb)
+        filled = self.fill(gray, mask)
+        filled, _, _ = ensure_size(filled, rgb, None, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
+        gray, rgb, mask = ensure_size(gray, rgb, mask, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
+        gray, filled, rgb, mask = random_crop_filled(gray, filled, rgb, mask, rng, o.crop_size, o.augment)
+        return make_sample(gray, rgb, mask, item.name, filled)
 
     def _whole_photo_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
         """The whole photo at the crop size (data/augment.py `whole_photo`); a photo's damage is
@@ -131,7 +162,7 @@ class PairDataset(Dataset):
         else:
             gray, rgb, mask = whole_photo_pair(gray, rgb, None, o.crop_size)
         gray, rgb, mask = random_flip(gray, rgb, mask, rng, o.augment)
-        return make_sample(gray, rgb, mask, item.name, o.prefill)
+        return make_sample(gray, rgb, mask, item.name, self.fill(gray, mask))
 
     def _val_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
         o = self.options
@@ -145,4 +176,4 @@ class PairDataset(Dataset):
             gray, mask = synthesize_damage(rgb, rng, o.damage)
         else:
             mask = gray != pil_luma(rgb)
-        return make_sample(gray, rgb, mask, item.name, o.prefill)
+        return make_sample(gray, rgb, mask, item.name, self.fill(gray, mask))

@@ -2,9 +2,10 @@
 
 The lost region is read from a mask file when one is given, else found as `mask_source` says:
 the training-free detector (data/hole_detection.py), a learned mask predictor handed in by the
-caller (the mask net; this layer never imports models), or `auto`: the detector, and the
-predictor for images where the detector finds no constant-fill region. Then it is pre-filled
-like the training inputs. Every file is
+caller (the mask net; this layer never imports models), or `auto`: the detector, and where its
+confidence is below `hole_detection.CONFIDENT` (no plausible constant-fill region, or two alike, such as a fill
+of 0 beside a crushed shadow) the predictor decides among the detector's candidates
+(`hole_detection.consult`). Then it is pre-filled like the training inputs. Every file is
 checked when the dataset is built (headers only), so a bad file fails, or is skipped with a
 warning, before any prediction is made.
 """
@@ -22,9 +23,10 @@ from torch.utils.data import Dataset
 
 from data.datasets import Key, make_sample, split_key
 from data.headers import ImageInfo
-from data.hole_detection import detect_hole
+from data.hole_detection import auto_mask, find_hole
 from data.io import read_gray
 from data.prefill import PREFILL_METHODS
+from data.prefill_cache import make_filler
 from data.sources import checked_info, list_images, read_csv_rows, resolve_inside
 from utils.errors import ChromaFillError
 
@@ -51,15 +53,19 @@ class InferenceDataset(Dataset):
     skip_bad: skip unreadable files with a warning instead of failing.
     mask_source / mask_predictor: where masks come from for images without a mask file (see the
     module docstring); `mask_net` needs a predictor, `auto` without one is the detector alone.
+    prefill_cache: a folder for the disk cache of slow pre-fills (the trainer predicts its test
+    split after every epoch; a cache entry is keyed by the input and its mask, see data/prefill_cache.py).
     """
 
     epoch_keys = True
 
     def __init__(self, source: str | Path, prefill: str = "telea", masks_dir: str | Path | None = None, skip_bad: bool = False,
-                 mask_source: str = "detector", mask_predictor: MaskPredictor | None = None) -> None:
+                 mask_source: str = "detector", mask_predictor: MaskPredictor | None = None,
+                 prefill_cache: str | Path | None = None) -> None:
         if prefill not in PREFILL_METHODS:
             raise ChromaFillError(f"prefill {prefill!r}: expected one of {', '.join(PREFILL_METHODS)}")
         self.prefill = prefill
+        self.fill = make_filler(prefill, None if prefill_cache is None else Path(prefill_cache))
         self._set_mask_source(mask_source, mask_predictor)
         candidates = _list_source(Path(source), None if masks_dir is None else Path(masks_dir))
         self.items = []
@@ -99,10 +105,7 @@ class InferenceDataset(Dataset):
         """The lost region of `gray` (HxW uint8) as HxW bool, from the mask source."""
         if self.mask_source == "mask_net":
             return self.mask_predictor(gray)
-        mask = detect_hole(gray)
-        if self.mask_source == "auto" and self.mask_predictor is not None and not mask.any():
-            mask = self.mask_predictor(gray)
-        return mask
+        return auto_mask(find_hole(gray), gray, self.mask_predictor if self.mask_source == "auto" else None)
 
     def image_size(self, index: int) -> tuple[int, int]:
         """(H, W) of item `index` from its header, so callers can batch same-size images cheaply."""
@@ -112,7 +115,7 @@ class InferenceDataset(Dataset):
         item = self.items[split_key(key)[1]]
         gray = read_gray(item.path)
         mask = self.find_hole(gray) if item.mask_path is None else _read_mask(item.mask_path, gray.shape)
-        sample = make_sample(gray, None, mask, item.name, self.prefill)
+        sample = make_sample(gray, None, mask, item.name, self.fill(gray, mask))
         sample["orig_size"] = (int(gray.shape[0]), int(gray.shape[1]))
         return sample
 

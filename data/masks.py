@@ -32,3 +32,9 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     flood = np.zeros((h + 4, w + 4), np.uint8)
     cv2.floodFill(padded, flood, (0, 0), 2)
     return padded[1:-1, 1:-1] != 2
+
+
+def padded_box(rect: tuple[int, int, int, int], pad: int, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """Row and column slices of the box `rect` = (x, y, w, h) grown by `pad` pixels, clipped to `shape`."""
+    x, y, w, h = rect
+    return slice(max(0, y - pad), min(shape[0], y + h + pad)), slice(max(0, x - pad), min(shape[1], x + w + pad))

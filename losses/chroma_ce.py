@@ -2,12 +2,18 @@
 
 Zhang et al. 2016: the classification only yields vivid colour if the rare, saturated bins are
 not drowned by the common near-gray ones, so each pixel's cross-entropy is weighted by
-1 / ((1 - lambda) * p(bin) + lambda / bins), normalised to a mean weight of 1 over the batch's
-pixels (so the term keeps the scale of a plain cross-entropy whatever lambda is). Here p is
+1 / ((1 - lambda) * p(bin) + lambda / bins^2) (bins per axis: 1 / bins^2 is the uniform
+probability over the grid's `ChromaGrid.count` classes), normalised to a mean weight of 1 over
+the batch's pixels (so the term keeps the scale of a plain cross-entropy whatever lambda is). Here p is
 the chroma histogram of the batch's targets (smoothed over neighbouring bins), not a prior over
 the whole dataset: it needs no pass over the data nor state to checkpoint, so a resumed run
 computes exactly what an uninterrupted one does. The target of a pixel is its true (Cb, Cr)
 spread bilinearly over the 4 surrounding bins (models/chroma_bins.ChromaGrid.soft_targets).
+
+With model.generator.chroma_scale s > 1 the logits are at 1/s of the image's resolution; their
+target is then the true chroma averaged over the same s x s blocks (models/chroma_bins.area_downsample).
+The class dimension is handled as the last dimension of a (B, H, W, classes) view, the layout
+the head writes in channels_last, so the log-softmax needs no copy.
 """
 
 from __future__ import annotations
@@ -17,29 +23,34 @@ import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
 from torch import Tensor, nn
 
-from models.chroma_bins import ChromaGrid
+from models.chroma_bins import ChromaGrid, area_downsample
 from utils.color import rgb_to_ycbcr
 
 PRIOR_SIGMA_BINS = 1.0  # smoothing of the batch histogram over the (Cb, Cr) grid, in bins
 
 
 class ChromaClassLoss(nn.Module):
-    """Mean over pixels of weight(target) * cross-entropy(logits, soft target)."""
+    """Mean over (block) pixels of weight(target) * cross-entropy(logits, soft target).
 
-    def __init__(self, bins: int, rebalance: float) -> None:
+    `bins`, `rebalance` and `scale` are the config's (checked there: odd bins, lambda in 0..1, scale 1, 2 or 4).
+    """
+
+    def __init__(self, bins: int, rebalance: float, scale: int = 1) -> None:
         super().__init__()
-        if not 0.0 <= rebalance <= 1.0:
-            raise ValueError(f"chroma_ce rebalance: got {rebalance}, expected 0..1")
         self.grid = ChromaGrid(bins)
         self.rebalance = rebalance
+        self.scale = scale
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """logits: B x bins^2 x H x W; target: Bx3xHxW RGB in [0, 1]."""
+        """logits: B x bins^2 x ceil(H / scale) x ceil(W / scale); target: Bx3xHxW RGB in [0, 1]."""
         with torch.autocast(device_type=logits.device.type, enabled=False):
-            chroma = rgb_to_ycbcr(target.float())[:, 1:]
+            chroma = area_downsample(rgb_to_ycbcr(target.float())[:, 1:], self.scale)
+            if chroma.shape[-2:] != logits.shape[-2:]:
+                raise ValueError(f"chroma_ce: logits of {tuple(logits.shape[-2:])} pixels for a target of "
+                                 f"{tuple(target.shape[-2:])} at chroma_scale {self.scale}, expected {tuple(chroma.shape[-2:])}")
             indices, weights = self.grid.soft_targets(chroma)
-            log_probs = F.log_softmax(logits.float(), dim=1)
-            ce = -(weights * log_probs.gather(1, indices)).sum(dim=1)
+            log_probs = F.log_softmax(logits.permute(0, 2, 3, 1), dim=-1, dtype=torch.float32)
+            ce = -(weights.permute(0, 2, 3, 1) * log_probs.gather(-1, indices.permute(0, 2, 3, 1))).sum(dim=-1)
             return (self.pixel_weights(indices, weights) * ce).mean()
 
     def pixel_weights(self, indices: Tensor, weights: Tensor) -> Tensor:

@@ -19,6 +19,7 @@ from losses.perceptual import PerceptualLoss
 from losses.pixel import PixelLoss, mask_weights
 from losses.smooth import GaussianSmoothLoss
 from losses.ssim import SSIMLoss
+from models.config import GeneratorConfig
 from utils.errors import ConfigError
 
 
@@ -50,17 +51,17 @@ def _image_terms(cfg: LossConfig) -> dict[str, nn.Module]:
 class GeneratorLoss(nn.Module):
     """Everything the generator minimises: reconstruction, structure, colour and GAN terms."""
 
-    def __init__(self, cfg: LossConfig, chroma_bins: int | None = None) -> None:
-        """`chroma_bins`: the bins per axis of a chroma_bins generator head (needed when chroma_ce is on)."""
+    def __init__(self, cfg: LossConfig, generator: GeneratorConfig | None = None) -> None:
+        """`generator`: model.generator, whose chroma_bins head the chroma_ce term trains (the config
+        checks that the head is chroma_bins when chroma_ce is on; the default is the default head's)."""
         super().__init__()
         self.cfg = cfg
         self.weighted_terms = nn.ModuleDict(_weighted_terms(cfg))
         self.image_terms = nn.ModuleDict(_image_terms(cfg))
         self.chroma_ce: ChromaClassLoss | None = None
         if cfg.chroma_ce.weight > 0:
-            if chroma_bins is None:
-                raise ConfigError("loss.chroma_ce.weight", "needs a generator with head chroma_bins")
-            self.chroma_ce = ChromaClassLoss(chroma_bins, cfg.chroma_ce.rebalance)
+            generator = generator or GeneratorConfig()
+            self.chroma_ce = ChromaClassLoss(generator.chroma_bins, cfg.chroma_ce.rebalance, generator.chroma_scale)
         self.weights = {
             "pixel": cfg.pixel.weight, "smooth": cfg.smooth.weight, "ssim": cfg.ssim.weight,
             "hue_hist": cfg.hue_hist.weight, "perceptual": cfg.perceptual.weight,

@@ -108,7 +108,7 @@ class ChromaCELossConfig:
         0.0, "weight of the rebalanced cross-entropy of the chroma_bins head's logits against the true (Cb, Cr) (needs model.generator.head chroma_bins; 0 = off)", ge=0.0
     )
     rebalance: float = param(
-        0.5, "lambda of the class rebalancing: each pixel weighs 1 / ((1 - lambda) p(bin) + lambda / bins), p = the batch's chroma histogram (Zhang et al. 0.5; 1 = no rebalancing)", ge=0.0, le=1.0
+        0.5, "lambda of the class rebalancing: each pixel weighs 1 / ((1 - lambda) p(bin) + lambda / classes), classes = chroma_bins^2 (121 for 11), p = the batch's chroma histogram (Zhang et al. 0.5; 1 = no rebalancing)", ge=0.0, le=1.0
     )
 
 

@@ -11,7 +11,6 @@ download fails at once, and run afterwards in this process (one copy of each net
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -132,8 +131,13 @@ def load_networks(lpips: bool, fid_features: bool, device: str) -> Networks:
 
 def perceptual_pass(jobs: list[Job], images: dict[str, dict[str, float]],
                     networks: Networks) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Adds `lpips` to each image row; returns {name: (pred features, gt features)} when FID is on."""
-    features = {}
+    """Adds `lpips` to each image row; returns {name: (pred features, gt features)} when FID is on.
+
+    A second, serial read of every image pair: only when a network was asked for.
+    """
+    features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if networks.lpips is None and networks.features is None:
+        return features
     for name, pred_path, gt_path, _ in jobs:
         gt = read_rgb(gt_path)
         pred = read_prediction(pred_path, gt, gt_path)
@@ -175,12 +179,3 @@ def evaluate_dirs(pred_dir: str | Path, gt_dir: str | Path, input_dir: str | Pat
         for group, members in area_groups(areas).items():
             result["by_area"][group]["fid"] = fid_of(members, features)
     return result
-
-
-def json_safe(value):
-    """NaN (an unmeasurable term) becomes null: JSON has no NaN."""
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value

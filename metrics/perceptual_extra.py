@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
-from utils.errors import ChromaFillError
+from utils.errors import ChromaFillError, first_line
 
 EXTRA_HINT = "pip install -e '.[research]'"
 
@@ -41,8 +41,7 @@ def import_optional(module: str, flag: str):
 
 
 def _one_line(err: BaseException) -> str:
-    reason = (str(err).strip().splitlines() or [""])[0][:200]
-    return f"{type(err).__name__}: {reason}"
+    return f"{type(err).__name__}: {first_line(err)}" if str(err).strip() else type(err).__name__
 
 
 def fetch_weights(flag: str, what: str, url: str) -> None:

@@ -34,6 +34,7 @@ class GeneratorConfig:
     head: Literal["rgb", "luma_composite", "luma_gate", "chroma_bins"] = param("luma_composite", "output head: rgb = plain tanh RGB; luma_composite = predict Y, Cb, Cr (BT.601, the weights of the gray conversion) and use the input's gray as Y outside the hole, so luminance there is exact; inside the hole Y is a residual on the pre-filled input; luma_gate = luma_composite plus a per-pixel hard gate (straight-through) that makes unsure pixels exactly gray; chroma_bins = luma_composite's Y with chroma classified over a grid of (Cb, Cr) bins and decoded by the annealed mean (train it with loss.chroma_ce)")
     chroma_bins: int = param(11, "head chroma_bins: bins per chroma axis over [0, 1] (odd, so gray is a bin centre; 11 = 121 classes)", ge=3)
     chroma_temperature: float = param(0.38, "head chroma_bins: the annealed-mean temperature (1 = the mean of the distribution, towards 0 = its mode; Zhang et al. 0.38)", gt=0.0)
+    chroma_scale: Literal[1, 2, 4] = param(1, "head chroma_bins: the chroma logits, their softmax and decode, and the cross-entropy run at 1/this of the input resolution (features averaged over scale x scale blocks), the decoded (Cb, Cr) is upsampled bilinearly to full resolution and Y stays at full resolution; 2 or 4 cut the head's cost 4x or 16x (1 = full resolution, what checkpoints without this key were trained with)")
     gray_snap: float = param(0.0, "eval mode only: pixels whose predicted HSV saturation (0..1) is below this become exactly gray (R=G=B=luminance), because faint wrong tints scatter the hue histogram; 0 = off", ge=0.0, le=1.0)
     pad_mode: Literal["reflect", "replicate"] = param("reflect", "how the input is padded to a multiple of 2**depth (reflect falls back to replicate when the image is smaller than the padding)")
     # -- type smp_unet only (models/pretrained_unet.py); the unet type needs these at their defaults
@@ -46,9 +47,10 @@ class GeneratorConfig:
     encoder_freeze_bn: bool = param(False, "smp_unet: the encoder's BatchNorm layers always use (and never update) their running statistics, also in training")
 
     def check(self) -> None:
+        """The one place the chroma options are checked: the head and loss constructors trust them."""
         if self.head != "chroma_bins":
             defaults = {f.name: f.default for f in dataclasses.fields(self)}
-            for key in ("chroma_bins", "chroma_temperature"):
+            for key in ("chroma_bins", "chroma_temperature", "chroma_scale"):
                 default = defaults[key]
                 if getattr(self, key) != default:
                     raise ConfigError(key, f"applies to head chroma_bins only (head is {self.head!r}); leave it at its default {default}")

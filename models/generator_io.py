@@ -20,18 +20,18 @@ def check_gray_mask(gray: torch.Tensor, mask: torch.Tensor) -> None:
 
 
 def padded(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int, pad_mode: str) -> torch.Tensor:
-    """`net(x)` on `x` padded to a multiple of `multiple`, cropped back to x's size."""
-    h, w = x.shape[-2:]
-    return net(pad_to_multiple(x, multiple, pad_mode))[..., :h, :w]
+    """`net(x)` on `x` padded at the bottom and right to a multiple of `multiple`; not cropped:
+    the head crops (`finish`), after chroma_bins has used the padded blocks."""
+    return net(pad_to_multiple(x, multiple, pad_mode))
 
 
 def finish(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor, head: OutputHead, snap: float, training: bool,
            with_logits: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
-    """The head on the raw channels, then (eval mode only) the gray snap.
+    """The head on the (padded) raw channels, giving gray's size, then (eval mode only) the gray snap.
 
     RGB alone, or (RGB, chroma-bin logits or None) when `with_logits`: the trainer asks for the
     logits for the chroma cross-entropy; inference, export and EMA only ever see RGB.
     """
-    rgb, logits = head(raw, gray, mask)
+    rgb, logits = head(raw, gray, mask, with_logits)
     rgb = rgb if training else gray_snap(rgb, snap)
     return (rgb, logits) if with_logits else rgb

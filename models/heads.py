@@ -12,7 +12,9 @@ from kornia.color import rgb_to_hsv
 from torch import nn
 
 from models.chroma_bins import ChromaBinsHead
-from utils.color import luma, ycbcr_to_rgb
+from models.composite import composite_luma, composite_rgb
+from models.config import GeneratorConfig
+from utils.color import luma, ycbcr_to_rgb_in_gamut
 
 HEADS = ("rgb", "luma_composite", "luma_gate", "chroma_bins")
 # Raw channels of the parameter-free heads (chroma_bins says its own: ChromaBinsHead.raw_channels).
@@ -25,20 +27,18 @@ def rgb_head(raw: torch.Tensor) -> torch.Tensor:
 
 
 def luma_composite_head(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Y, Cb, Cr from `raw`; Y := `gray` outside `mask`; to RGB, clamped to [0, 1].
+    """Y, Cb, Cr from `raw`; Y := `gray` outside `mask`; to RGB in [0, 1] (models/composite.py).
 
     Inside the hole Y is a residual on the network's gray input, which is already pre-filled
     (Telea by default): an untrained network (raw ~ 0) returns the pre-fill in gray, the classical
     baseline, and training only has to improve on it. Chroma is 0.5 + tanh(raw) / 2, gray at
-    raw = 0. Since the luma weights sum to 1, luma(RGB) == gray exactly outside the hole before
-    clamping; rounding each channel to 8 bits then moves PIL L by at most 1 level.
+    raw = 0. Luma(RGB) == gray exactly outside the hole (chroma is kept in gamut, not clipped);
+    rounding each channel to 8 bits then moves PIL L by at most 1 level.
     """
     # One tanh over all three channels: slicing a channel out of a channels_last tensor first
     # gives a strided view that tanh walks ~10x slower (benchmarks/bench_infer.py).
-    squashed = torch.tanh(raw)
-    y = gray + mask * squashed[:, :1]
-    chroma = (squashed[:, 1:] + 1) / 2
-    return ycbcr_to_rgb(torch.cat([y, chroma], dim=1)).clamp(0, 1)
+    squashed = torch.tanh(raw.float())
+    return composite_rgb(gray, mask, squashed[:, :1], (squashed[:, 1:] + 1) / 2)
 
 
 def luma_gate_head(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -53,12 +53,11 @@ def luma_gate_head(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) ->
     bit for bit, not through the YCbCr round trip (which misses by float rounding). Train and
     eval modes behave the same, so validation scores what inference returns.
     """
-    squashed = torch.tanh(raw[:, :3])
-    soft = torch.sigmoid(raw[:, 3:4])
-    y = gray + mask * squashed[:, :1]
-    soft_rgb = ycbcr_to_rgb(torch.cat([y, 0.5 + squashed[:, 1:] * soft / 2], dim=1)).clamp(0, 1)
-    hard_rgb = torch.where(soft > 0.5, ycbcr_to_rgb(torch.cat([y, 0.5 + squashed[:, 1:] / 2], dim=1)),
-                           y.expand_as(soft_rgb)).clamp(0, 1)
+    squashed = torch.tanh(raw[:, :3].float())
+    soft = torch.sigmoid(raw[:, 3:4].float())
+    y = composite_luma(gray, mask, squashed[:, :1])
+    soft_rgb = ycbcr_to_rgb_in_gamut(y, 0.5 + squashed[:, 1:] * soft / 2)
+    hard_rgb = torch.where(soft > 0.5, ycbcr_to_rgb_in_gamut(y, 0.5 + squashed[:, 1:] / 2), y.expand_as(soft_rgb))
     return hard_rgb.detach() + (soft_rgb - soft_rgb.detach())
 
 
@@ -70,17 +69,29 @@ class OutputHead(nn.Module):
     heads hold no key for it.
     """
 
-    def __init__(self, head: str, chroma_bins: int = 11, chroma_temperature: float = 0.38) -> None:
+    def __init__(self, head: str, chroma_bins: int = GeneratorConfig.chroma_bins,
+                 chroma_temperature: float = GeneratorConfig.chroma_temperature,
+                 chroma_scale: int = GeneratorConfig.chroma_scale) -> None:
+        """The chroma options are model.generator's (validated there, defaults there)."""
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head {head!r}: expected one of {', '.join(HEADS)}")
         self.name = head
-        self.bins = ChromaBinsHead(chroma_bins, chroma_temperature) if head == "chroma_bins" else None
+        self.bins = ChromaBinsHead(chroma_bins, chroma_temperature, chroma_scale) if head == "chroma_bins" else None
         self.raw_channels = self.bins.raw_channels if self.bins is not None else _RAW_CHANNELS[head]
 
-    def forward(self, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor,
+                with_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`raw` may be larger than `gray` (the generator's padding, at the bottom and right): RGB is gray's size.
+
+        `chroma_bins` sees the padded raw so that its blocks (chroma_scale) start at the top left
+        of the padded image, as in an ONNX export (which pads outside the graph); the per-pixel
+        heads only see gray's area. `with_logits` false lets chroma_bins skip materialising them
+        at inference (it returns None then).
+        """
         if self.bins is not None:
-            return self.bins(raw, gray, mask)
+            return self.bins(raw, gray, mask, with_logits)
+        raw = raw[..., :gray.shape[-2], :gray.shape[-1]]
         if self.name == "rgb":
             return rgb_head(raw), None
         if self.name == "luma_gate":

@@ -1,8 +1,10 @@
 """A U-Net (or U-Net++) decoder from segmentation_models_pytorch on a pretrained timm encoder.
 
-The encoder sees what its ImageNet weights expect: the gray input normalised by the weights'
-mean and std (the packaged Lite0 expects [-1, 1]), with a stem whose gray channel carries the
-summed RGB weights and whose mask channel starts at zero. The output head and padding are the
+The encoder sees what its ImageNet weights expect: the gray input normalised by the averages of
+the weights' per-channel mean and std (the packaged Lite0 expects [-1, 1]), with a stem whose gray
+channel carries the summed, rescaled RGB weights, whose bias (or following BatchNorm) carries what
+each RGB channel's own mean adds, and whose mask channel starts at zero
+(pretrained_weights.adapt_stem). The output head and padding are the
 ones of the `unet` type (models/generator_io.py), so luminance stays exact outside the hole.
 
 The model also describes how it wants to be fine-tuned, so the trainer stays generic:
@@ -22,6 +24,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from models import pretrained_weights
 from models.generator_io import check_gray_mask, finish, padded
+from models.config import GeneratorConfig
 from models.heads import OutputHead
 from models.init import init_weights
 from models.registry import register
@@ -46,15 +49,16 @@ class PretrainedUNetGenerator(nn.Module):
         encoder_freeze_bn: bool = False,
         mask_channel: bool = True,
         head: str = "luma_composite",
-        chroma_bins: int = 11,
-        chroma_temperature: float = 0.38,
+        chroma_bins: int = GeneratorConfig.chroma_bins,
+        chroma_temperature: float = GeneratorConfig.chroma_temperature,
+        chroma_scale: int = GeneratorConfig.chroma_scale,
         gray_snap: float = 0.0,
         pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
         self.check_options(encoder=encoder, encoder_weights=encoder_weights, decoder=decoder, decoder_channels=decoder_channels)
         self.mask_channel, self.head, self.gray_snap, self.pad_mode = mask_channel, head, gray_snap, pad_mode
-        self.output_head = OutputHead(head, chroma_bins, chroma_temperature)
+        self.output_head = OutputHead(head, chroma_bins, chroma_temperature, chroma_scale)
         self.encoder_lr_multiplier = encoder_lr_multiplier
         self.encoder_frozen_epochs = encoder_frozen_epochs
         self.encoder_freeze_bn = encoder_freeze_bn
@@ -65,9 +69,8 @@ class PretrainedUNetGenerator(nn.Module):
             decoder_channels=tuple(decoder_channels), in_channels=2 if mask_channel else 1,
             classes=self.output_head.raw_channels)
         cfg = self.net.encoder.model.pretrained_cfg
-        # One scalar for the gray channel: the mean of the weights' per-channel statistics.
-        self.input_mean = sum(cfg["mean"]) / len(cfg["mean"])
-        self.input_std = sum(cfg["std"]) / len(cfg["std"])
+        # One scalar pair for the gray channel; the stem takes each RGB channel's own (adapt_stem).
+        self.input_mean, self.input_std = pretrained_weights.gray_normalisation(cfg["mean"], cfg["std"])
         if not _on_meta_device():  # a meta build (inference) is about to receive its weights
             self.load_encoder_weights(encoder_weights, encoder)
 
@@ -92,7 +95,8 @@ class PretrainedUNetGenerator(nn.Module):
         model = self.net.encoder.model
         first_conv = model.pretrained_cfg.get("first_conv") or "conv_stem"
         state = pretrained_weights.encoder_state(source, model.state_dict(), first_conv,
-                                                 tuple(model.pretrained_cfg["mean"]), tuple(model.pretrained_cfg["std"]))
+                                                 tuple(model.pretrained_cfg["mean"]), tuple(model.pretrained_cfg["std"]),
+                                                 pretrained_weights.stem_offset_key(model, first_conv))
         model.load_state_dict(state)
 
     # -- initialisation: the config's init touches the decoder and head, never the encoder ------
@@ -140,11 +144,13 @@ class PretrainedUNetGenerator(nn.Module):
     def forward(self, gray: torch.Tensor, mask: torch.Tensor, with_logits: bool = False) -> Any:
         """RGB; or (RGB, chroma-bin logits or None) with `with_logits` (models/generator_io.finish)."""
         check_gray_mask(gray, mask)
-        x = (gray - self.input_mean) / self.input_std
-        if self.mask_channel:
-            x = torch.cat([x, mask * 2 - 1], dim=1)
-        raw = padded(self.net, x, self.size_multiple, self.pad_mode)
+        raw = padded(self.net, self.encoder_input(gray, mask), self.size_multiple, self.pad_mode)
         return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits)
+
+    def encoder_input(self, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The gray normalised as the adapted stem expects (pretrained_weights.adapt_stem), then the mask in [-1, 1]."""
+        x = (gray - self.input_mean) / self.input_std
+        return torch.cat([x, mask * 2 - 1], dim=1) if self.mask_channel else x
 
 
 def _on_meta_device() -> bool:

@@ -10,12 +10,15 @@ every one of its 296 tensors has the shape of its timm counterpart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import timm
 import torch
+from timm.models import adapt_input_conv
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from utils.errors import ChromaFillError
+from utils.errors import ChromaFillError, first_line
 
 PACKAGED_ENCODER = "tf_efficientnet_lite0"
 SOURCES = ("packaged", "none", "hub")
@@ -56,8 +59,7 @@ def hub_state_dict(name: str) -> dict[str, torch.Tensor]:
     try:
         timm.models.load_pretrained(model)
     except Exception as err:  # noqa: BLE001 - any failure means: no hub weights on this machine
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ChromaFillError(f"{_KEY}: hub: cannot download timm's {name} weights ({first}); "
+        raise ChromaFillError(f"{_KEY}: hub: cannot download timm's {name} weights ({first_line(err)}); "
                               f"offline, pass a local weights file: {_KEY}=/path/to/weights.safetensors") from None
     return model.state_dict()
 
@@ -85,8 +87,7 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
             return dict(load_file(str(path)))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - unreadable for whatever reason: one line naming the file
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ChromaFillError(f"{_KEY}: {path}: cannot read the weights ({first})") from None
+        raise ChromaFillError(f"{_KEY}: {path}: cannot read the weights ({first_line(err)})") from None
     if not isinstance(state, Mapping):
         raise ChromaFillError(f"{_KEY}: {path}: expected a state dict (a mapping of tensors), got {type(state).__name__}")
     return dict(state)
@@ -108,18 +109,47 @@ def _flat(key: str) -> str:
     return key.replace(".", "_")
 
 
-def encoder_state(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
-                  first_conv: str, mean: tuple[float, ...], std: tuple[float, ...]) -> dict[str, torch.Tensor]:
+def gray_normalisation(mean: Sequence[float], std: Sequence[float]) -> tuple[float, float]:
+    """(mean, std) the gray input is normalised with: the averages of the weights' per-channel ones.
+
+    Any pair would do (:func:`adapt_stem` folds the difference to each channel's own into the
+    stem); the averages keep weights with equal channels (the Lite0's 0.5) exactly as they were.
+    """
+    return sum(mean) / len(mean), sum(std) / len(std)
+
+
+def stem_offset_key(encoder: nn.Module, first_conv: str) -> str | None:
+    """The encoder tensor that can carry a constant per-channel offset of the stem's output.
+
+    The stem's own bias (the offset is added), else the BatchNorm right after the stem in module
+    order (its running_mean; the offset is subtracted), else None.
+    """
+    modules = list(encoder.named_modules())
+    index = next((i for i, (name, _) in enumerate(modules) if _flat(name) == _flat(first_conv)), None)
+    if index is None:
+        return None
+    name, stem = modules[index]
+    if getattr(stem, "bias", None) is not None:
+        return f"{name}.bias"
+    following_name, following = modules[index + 1] if index + 1 < len(modules) else ("", None)
+    if isinstance(following, _BatchNorm) and following.running_mean is not None and following.num_features == stem.out_channels:
+        return f"{following_name}.running_mean"
+    return None
+
+
+def encoder_state(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], first_conv: str,
+                  mean: Sequence[float], std: Sequence[float], offset_key: str | None = None) -> dict[str, torch.Tensor]:
     """`source` (full timm network) matched onto the encoder's keys `target`; the RGB stem becomes gray + mask.
 
-    The gray channel's stem weights are the sum of the RGB weights (each scaled by the mean
-    std over its own std, so a gray image normalised once sees what the RGB network saw on that
-    image replicated to three channels); further input channels (the mask) start at zero, so
-    the pretrained features are untouched until training gives the mask a use.
+    The stem as :func:`adapt_stem` makes it, its constant offset folded into `offset_key`
+    (:func:`stem_offset_key`): added to a bias, subtracted from a BatchNorm's running mean,
+    which is what the same offset on the BatchNorm's input amounts to (in training mode the
+    batch mean takes a constant offset out by itself).
     """
     by_flat = {_flat(k): k for k in source}
     stem = _flat(f"{first_conv}.weight")
     out = {}
+    offset = None
     for key, like in target.items():
         src_key = by_flat.get(_flat(key))
         if src_key is None and key.endswith("num_batches_tracked"):  # a counter many weight files leave out
@@ -129,17 +159,43 @@ def encoder_state(source: Mapping[str, torch.Tensor], target: Mapping[str, torch
             raise ChromaFillError(f"{_KEY}: the weights have no tensor for the encoder's {key}")
         tensor = source[src_key]
         if _flat(key) == stem and tensor.shape[1] == 3 != like.shape[1]:
-            tensor = adapt_stem(tensor, like.shape[1], mean, std)
+            tensor, offset = adapt_stem(tensor, like.shape[1], mean, std)
         if tensor.shape != like.shape:
             raise ChromaFillError(f"{_KEY}: {src_key} has shape {tuple(tensor.shape)}, the encoder's {key} needs {tuple(like.shape)}")
         out[key] = tensor.to(like.dtype)
+    if offset is not None and bool(offset.any()):
+        if offset_key is None or offset_key not in out:
+            raise ChromaFillError(f"{_KEY}: the encoder's stem {first_conv} has no bias and no BatchNorm after it to take "
+                                  f"the per-channel ImageNet mean {tuple(mean)}; use an encoder whose stem has one")
+        sign = -1.0 if offset_key.endswith("running_mean") else 1.0
+        out[offset_key] = out[offset_key] + sign * offset.to(out[offset_key].dtype)
     return out
 
 
-def adapt_stem(rgb: torch.Tensor, in_channels: int, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """An RGB stem weight (O x 3 x k x k) as a gray-first stem with `in_channels` inputs, the rest zero."""
-    mean_std = sum(std) / len(std)
-    scale = torch.tensor([mean_std / s for s in std], dtype=rgb.dtype).view(1, 3, 1, 1)
+def adapt_stem(rgb: torch.Tensor, in_channels: int, mean: Sequence[float],
+               std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """An RGB stem weight (O x 3 x k x k) as a gray-first stem with `in_channels` inputs, and its offset (O).
+
+    The RGB network saw a gray photo g as three channels (g - m_c) / s_c. With the gray input
+    normalised once, x = (g - m) / s (:func:`gray_normalisation`), each channel is
+    x * s / s_c + (m - m_c) / s_c, so the stem's output on it is
+
+        conv(x, sum_c W_c * s / s_c)  +  sum over c and the kernel taps of W_c * (m - m_c) / s_c.
+
+    The first term is the gray channel's weight (timm's `adapt_input_conv` sums the scaled RGB
+    weights); further channels (the mask) start at zero, so the pretrained features are
+    untouched until training gives the mask a use. The second is the returned per-output-channel
+    offset, zero when the channels share one mean (the Lite0); :func:`encoder_state` folds it
+    into the stem's bias or the following BatchNorm. Exact wherever the kernel lies inside the
+    input, and everywhere for a stem without padding (ConvNeXt's patchify). At a zero-padded
+    border it is not: there the RGB network's padding is the ImageNet mean colour, which is not
+    a gray, so no gray value and no constant bias reproduce it; the padded taps add their share
+    of the offset (a one- or two-pixel rim of the stem's output, in the reflect-padded frame).
+    """
+    gray_mean, gray_std = gray_normalisation(mean, std)
+    scale = torch.tensor([gray_std / s for s in std], dtype=rgb.dtype).view(1, 3, 1, 1)
+    shift = torch.tensor([(gray_mean - m) / s for m, s in zip(mean, std)], dtype=torch.float64).view(1, 3, 1, 1)
     weight = torch.zeros(rgb.shape[0], in_channels, *rgb.shape[2:], dtype=rgb.dtype)
-    weight[:, :1] = (rgb * scale).sum(dim=1, keepdim=True)
-    return weight
+    weight[:, :1] = adapt_input_conv(1, rgb * scale)
+    offset = (rgb.double() * shift).sum(dim=(1, 2, 3)).to(rgb.dtype)
+    return weight, offset

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from models.generator_io import check_gray_mask, finish, padded
+from models.config import GeneratorConfig
 from models.heads import OutputHead
 from models.layers import concat_channels, conv_bias, norm_layer, pad_to_multiple
 from models.registry import register
@@ -127,8 +128,9 @@ class UNetGenerator(nn.Module):
         bottleneck_blocks: int = 0,
         mask_channel: bool = True,
         head: str = "luma_composite",
-        chroma_bins: int = 11,
-        chroma_temperature: float = 0.38,
+        chroma_bins: int = GeneratorConfig.chroma_bins,
+        chroma_temperature: float = GeneratorConfig.chroma_temperature,
+        chroma_scale: int = GeneratorConfig.chroma_scale,
         gray_snap: float = 0.0,
         pad_mode: str = "reflect",
     ) -> None:
@@ -136,7 +138,7 @@ class UNetGenerator(nn.Module):
         self.depth = depth
         self.mask_channel = mask_channel
         self.head = head
-        self.output_head = OutputHead(head, chroma_bins, chroma_temperature)
+        self.output_head = OutputHead(head, chroma_bins, chroma_temperature, chroma_scale)
         self.gray_snap = gray_snap
         self.pad_mode = pad_mode
         self.net = UNet(

@@ -7,7 +7,9 @@ Scenarios (what tests/test_ddp.py checks the ranks agree on):
 - budget: only rank 0's clock says the time budget is spent (from step 5, inside epoch 3), and
   validation scores fall every epoch, so the plateau schedule lowers the learning rate.
 Writes OUT_JSON_PREFIX.rank<R>.json: a hash of the generator parameters, the non-finite count,
-the learning rates, the step reached and which processes wrote the group-split cache.
+the learning rates, the step reached, which processes wrote the group-split cache, the all_reduce
+calls our code made per training step, and whether the generator's DDP wrapper still searches for
+unused parameters.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import data.grouping as grouping  # noqa: E402
 import trainers.loop as loop  # noqa: E402
 from losses.combined import GeneratorLoss  # noqa: E402
 from trainers.config import load_config  # noqa: E402
-from trainers.gan_trainer import unwrap  # noqa: E402
+from trainers.gan_trainer import GANTrainer, unwrap  # noqa: E402
 
 RANK = int(os.environ["RANK"])
 
@@ -67,11 +69,34 @@ def record_cache_writes(log: list[int]) -> None:
     grouping.np.savez = savez  # type: ignore[attr-defined]
 
 
+def count_step_collectives(log: dict[str, int]) -> None:
+    """Count the all_reduce calls made inside training steps (DDP's gradient buckets go through C++)."""
+    real_all_reduce = torch.distributed.all_reduce
+    real_step = GANTrainer.train_step
+    inside = {"step": False}
+
+    def all_reduce(tensor, *args, **kwargs):
+        log["calls"] += inside["step"]
+        return real_all_reduce(tensor, *args, **kwargs)
+
+    def train_step(self, *args, **kwargs):
+        inside["step"], log["steps"] = True, log["steps"] + 1
+        try:
+            return real_step(self, *args, **kwargs)
+        finally:
+            inside["step"] = False
+
+    torch.distributed.all_reduce = all_reduce
+    GANTrainer.train_step = train_step
+
+
 def main() -> int:
     out_prefix, scenario, *overrides = sys.argv[1:]
     {"nan": inject_nan_on_rank_1, "budget": budget_spent_on_rank_0_only_and_falling_scores, "plain": lambda: None}[scenario]()
     cache_writes: list[int] = []
     record_cache_writes(cache_writes)
+    step_collectives = {"calls": 0, "steps": 0}
+    count_step_collectives(step_collectives)
     ended: dict = {}
     real_run = loop._Run.run
 
@@ -84,7 +109,9 @@ def main() -> int:
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         ended.update(code=code, generator_hash=digest.hexdigest(), nonfinite_total=self.trainer.nonfinite_total,
                      learning_rates=self.trainer.learning_rates(), global_step=self.pos.global_step,
-                     cache_writes=cache_writes)
+                     cache_writes=cache_writes,
+                     collectives_per_step=step_collectives["calls"] / max(step_collectives["steps"], 1),
+                     find_unused_parameters=getattr(self.trainer.generator, "find_unused_parameters", None))
         return code
 
     loop._Run.run = run_and_record

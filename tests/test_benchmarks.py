@@ -79,11 +79,45 @@ def test_bench_train_score_check(monkeypatch, capsys, tmp_path):
 def test_bench_infer(monkeypatch, capsys):
     out = run_script("bench_infer.py", ["--config", "configs/smoke.yaml", "--size", "64", "--batch", "2", "--reps", "1",
                                         "--score-images", "2", "--e2e-images", "2"], monkeypatch, capsys)
-    for mode in ("fp32", "fp32 +TTA", "bf16", "bf16 +TTA"):
+    for mode in ("fp32", "fp32+TTA", "bf16", "bf16+TTA", "ORT"):
         assert re.search(rf"^{re.escape(mode)}\s+{NUMBER}\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER} \(\s*{NUMBER}\)", out, re.M), out
     assert re.search(rf"bf16 - fp32: score {NUMBER}", out)
-    assert re.search(rf"python infer.py \(fp32\): 2 images 64x64 in {NUMBER} s end to end", out)
+    assert re.search(rf"python infer.py \(fp32\): 2 images 64x64 in {NUMBER} s end to end .*peak RSS {NUMBER} MiB", out)
     assert re.search(rf"python infer.py --amp: 2 images 64x64 in {NUMBER} s end to end", out)
+
+
+def test_bench_infer_compares_configs_in_one_interleaved_run(monkeypatch, capsys):
+    """Several --config files: every mode's row per config, with its speed relative to the first config's."""
+    out = run_script("bench_infer.py", ["--config", "configs/smoke.yaml", "configs/cpu_budget.yaml", "--size", "64", "--batch", "1",
+                                        "--reps", "2", "--modes", "fp32", "ORT", "--score-images", "0", "--skip-e2e"], monkeypatch, capsys)
+    for mode in ("fp32", "ORT"):
+        assert re.search(rf"^{mode}\s.* 1\.00 \(1\.00\)\s+1\.00  configs/smoke\.yaml$", out, re.M), out
+        assert re.search(rf"^{mode}\s.* {NUMBER} \({NUMBER}\)\s+{NUMBER}  configs/cpu_budget\.yaml$", out, re.M), out
+    assert "bf16" not in out.split("median (best)")[1]  # only the modes asked for
+
+
+def test_profile_infer_breaks_a_forward_down(monkeypatch, capsys):
+    out = run_script("profile_infer.py", ["--config", "configs/smoke.yaml", "--size", "64", "--",
+                                          "model.generator.head=chroma_bins", "model.generator.chroma_scale=2"], monkeypatch, capsys)
+    row = re.search(rf"^configs/smoke.yaml: wall {NUMBER} ms; convolution\s+({NUMBER}) \(\s*\d+%\)\s+copy\s+{NUMBER} \(\s*\d+%\)"
+                    rf"\s+softmax\s+({NUMBER}) \(\s*\d+%\)\s+other\s+{NUMBER} \(\s*\d+%\)$", out, re.M)
+    assert row, out
+    assert float(row.group(1)) > 0 and float(row.group(2)) > 0  # the chroma head's softmax is counted
+
+
+def test_chroma_upsampling_proxy(monkeypatch, capsys, tmp_path):
+    import numpy as np  # noqa: PLC0415
+
+    from data.io import write_rgb_png  # noqa: PLC0415
+    from data.synthetic import natural_image  # noqa: PLC0415
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_rgb_png(folder / "photo.png", natural_image(70, 90, np.random.default_rng(0)))
+    out = run_script("chroma_upsampling.py", [str(folder), "--images", "1", "--scales", "1", "2"], monkeypatch, capsys)
+    assert re.search(rf"^\s+1 round trip\s+1\.0000\s+1\.0000\s+1\.0000\s+1\.0000\s+0\.000$", out, re.M), out
+    for method in ("bilinear", "guided r=1 e=1e-3", "kornia guided r=1 e=1e-3", "joint bilateral s=0.1"):
+        assert re.search(rf"^\s+2 {re.escape(method)}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$", out, re.M), out
 
 
 def test_bench_infer_times_a_given_checkpoint(monkeypatch, capsys, tmp_path):
@@ -139,3 +173,20 @@ def test_bf16_convolutions_match_autocast_exactly():
     gray, mask = torch.rand(2, 1, 40, 56), (torch.rand(2, 1, 40, 56) > 0.8).float()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(generator(gray, mask), cast(gray, mask))
+
+
+def test_hole_iou_rows(monkeypatch, capsys, tmp_path):
+    """One row per folder and photo set, with the same damages in each set."""
+    import cv2
+    import numpy as np
+
+    from data.synthetic import natural_image
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), natural_image(96, 128, rng)[:, :, ::-1])
+    out = run_script("hole_iou.py", [str(tmp_path), "--limit", "2"], monkeypatch, capsys)
+    for row in ("plain", "clipped-bright", "clipped-dark"):
+        cells = rf"\| {re.escape(tmp_path.parent.name)}/{re.escape(tmp_path.name)} \| {row} \| 2 x 1 \| "
+        pattern = cells + rf"{NUMBER} / {NUMBER} / {NUMBER} \| {NUMBER}% \| {NUMBER}% \| \d+ / \d+ \| {NUMBER} \|$"
+        assert re.search(pattern, out, re.M), out

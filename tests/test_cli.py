@@ -22,6 +22,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
         ("infer.py", ["--checkpoint", "--input", "--output", "--zip", "--no-ema", "--tta", "--batch-size",
                       "--device", "--amp", "--masks", "--save-masks", "--skip-bad"]),
         ("evaluate.py", ["--pred", "--gt", "--input", "--json"]),
+        ("app.py", ["--checkpoint", "--host", "--port", "bundled"]),
+        ("tools/make_bundled_model.py", ["--checkpoint", "--out", "--quality-json", "--data"]),
     ],
 )
 def test_help_documents_every_flag(script: str, flags: list[str]) -> None:

@@ -56,6 +56,7 @@ def test_nan_on_one_rank_is_skipped_by_both_and_the_weights_stay_identical(dacon
     assert [r["global_step"] for r in ranks] == [4, 4]
     assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
     assert [r["cache_writes"] for r in ranks] == [[0], []]  # the group-split cache: rank 0 alone writes it
+    assert [r["collectives_per_step"] for r in ranks] == [1, 1]  # finite losses and stop flags in one vote
 
 
 def test_plateau_schedule_and_time_budget_agree_across_ranks(dacon_root: Path, tmp_path: Path) -> None:
@@ -70,7 +71,8 @@ def test_plateau_schedule_and_time_budget_agree_across_ranks(dacon_root: Path, t
 
 def test_pretrained_encoder_and_chroma_bins_train_identically_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
     """smp_unet with its encoder frozen for epoch 1 (unused parameters, then used), frozen encoder
-    BatchNorm and the chroma_bins head with its cross-entropy: one set of weights on both ranks."""
+    BatchNorm and the chroma_bins head with its cross-entropy: one set of weights on both ranks, and
+    once the encoder trains, the generator is rewrapped without the search for unused parameters."""
     ranks = run_two_ranks(tmp_path, dacon_root, "plain", "train.epochs=2", "model.generator.type=smp_unet",
                           "model.generator.base_channels=64", "model.generator.depth=8", "model.generator.encoder_weights=none",
                           "model.generator.decoder_channels=[32,24,16,16,8]", "model.generator.encoder_frozen_epochs=1",
@@ -79,6 +81,7 @@ def test_pretrained_encoder_and_chroma_bins_train_identically_on_both_ranks(daco
     assert [r["code"] for r in ranks] == [0, 0]
     assert [r["global_step"] for r in ranks] == [4, 4]
     assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
+    assert [r["find_unused_parameters"] for r in ranks] == [False, False]
 
 
 def test_time_schedule_follows_rank_0_clock_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:

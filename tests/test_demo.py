@@ -30,13 +30,35 @@ DEMO = REPO / "configs" / "demo.yaml"
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """configs/demo.yaml shortened to one tiny epoch: (run folder, samples folder)."""
     tmp = tmp_path_factory.mktemp("demo")
-    config = load_config(DEMO, [
-        f"data.root={tmp / 'samples'}", f"experiment.output_dir={tmp / 'out'}", "train.epochs=1", "train.max_minutes=0",
-        "data.crop_size=32", "data.val_size=48", "model.generator.decoder_channels=[16,8,8,8,8]",
-        "model.discriminator.base_channels=4", "train.validation.every_epochs=1", "train.log_every_steps=1",
-    ])
+    config = load_config(DEMO, [f"data.root={tmp / 'samples'}", f"experiment.output_dir={tmp / 'out'}", *SHORT])
     assert run_training(config) == 0
     return config.experiment.run_dir, tmp / "samples"
+
+
+SHORT = ["train.epochs=1", "train.max_minutes=0", "data.crop_size=32", "data.val_size=48",
+         "model.generator.decoder_channels=[16,8,8,8,8]", "model.discriminator.base_channels=4",
+         "train.validation.every_epochs=1", "train.log_every_steps=1"]
+
+
+def test_demo_fine_tunes_from_the_bundled_model(demo_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
+    """`python train.py --config configs/demo.yaml --load-from bundled`: the run starts from the bundled
+    weights (a random file of the demo's architecture here, made by the real conversion code); the
+    encoder, frozen for the demo's first epochs, still holds them after an epoch."""
+    from tests.bundled_fixture import random_run
+    from trainers import bundled
+    from trainers.checkpoint import load_checkpoint
+
+    _, samples = demo_run
+    made = bundled.make_bundled_model(random_run(tmp_path / "run", DEMO, SHORT), tmp_path / "weights")
+    monkeypatch.setattr(bundled, "BUNDLED_PATH", made.weights)
+    config = load_config(DEMO, [f"data.root={samples}", f"experiment.output_dir={tmp_path / 'out'}", *SHORT])
+    assert run_training(config, load_from="bundled") == 0
+    assert f"loaded weights (generator (EMA weights)) from {made.weights}" in capsys.readouterr().err
+    start = load_checkpoint(made.weights)["trainer"]["generator"]
+    after = load_checkpoint(config.experiment.run_dir / "last.pt")["trainer"]["generator"]
+    encoder = [key for key in start if key.startswith("net.encoder.") and start[key].is_floating_point()]
+    assert encoder and all(torch.equal(after[key], start[key].float()) for key in encoder)
 
 
 def test_samples_folder_holds_photos_and_a_damaged_held_out_set(demo_run: tuple[Path, Path]) -> None:

@@ -118,3 +118,19 @@ def test_matches_by_stem_and_ignores_extra_ground_truth(dirs):
     result = evaluate_dirs(dirs / "pred", dirs / "gt", dirs / "input", workers=1)
     assert list(result["images"]) == list(NAMES)
     assert 0 < result["images"]["a"]["lost_fraction"] < 0.2
+
+
+def test_without_lpips_or_fid_each_image_is_read_once(dirs, monkeypatch):
+    """The perceptual pass re-reads every pair serially: only when a network needs the pixels."""
+    import metrics.evaluate_dirs as module
+
+    reads = []
+    real_read = module.read_rgb
+
+    def counting_read(path):
+        reads.append(Path(path).name)
+        return real_read(path)
+
+    monkeypatch.setattr(module, "read_rgb", counting_read)
+    evaluate_dirs(dirs / "pred", dirs / "gt", dirs / "input", workers=1)
+    assert sorted(reads) == sorted(f"{name}.png" for name in NAMES for _ in ("pred", "gt"))

@@ -24,8 +24,9 @@ SIZES = {"square.png": (64, 64), "odd.png": (45, 70)}  # 45x70 is padded to 48x8
 
 
 def random_checkpoint(path: Path, overrides: list[str], ema_shift: float = 0.0) -> Path:
-    """A checkpoint in the trainer's layout with random (kaiming: far from gray) weights and random
-    BatchNorm statistics, so folding and every layer matter; an EMA copy shifted by `ema_shift`."""
+    """A checkpoint in the trainer's layout with random (kaiming: far from gray; chroma_bins classifier
+    scaled up) weights and random BatchNorm statistics, so folding and every layer matter; an EMA copy
+    shifted by `ema_shift`."""
     config = load_config(SMOKE, ["model.init.type=kaiming", *overrides])
     torch.manual_seed(0)
     generator = build_generator(config.model)
@@ -33,6 +34,9 @@ def random_checkpoint(path: Path, overrides: list[str], ema_shift: float = 0.0) 
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 2.0)
+    if getattr(generator.output_head, "bins", None) is not None:  # confident chroma bins: vivid colours
+        with torch.no_grad():
+            generator.output_head.bins.classifier.weight.mul_(10)
     raw = generator.state_dict()
     ema = None
     if ema_shift:
@@ -43,10 +47,10 @@ def random_checkpoint(path: Path, overrides: list[str], ema_shift: float = 0.0) 
     return path
 
 
-def write_inputs(folder: Path) -> Path:
+def write_inputs(folder: Path, sizes: dict[str, tuple[int, int]] = SIZES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
-    for name, (h, w) in SIZES.items():
+    for name, (h, w) in sizes.items():
         rgb = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2)
         gray = pil_luma(rgb)
         gray[h // 4: h // 2, w // 3: w // 3 + w // 4] = 37
@@ -54,8 +58,8 @@ def write_inputs(folder: Path) -> Path:
     return folder
 
 
-def predictions(folder: Path) -> dict[str, np.ndarray]:
-    return {name: cv2.imread(str(folder / name)).astype(int) for name in SIZES}
+def predictions(folder: Path, sizes: dict[str, tuple[int, int]] = SIZES) -> dict[str, np.ndarray]:
+    return {name: cv2.imread(str(folder / name)).astype(int) for name in sizes}
 
 
 def export(checkpoint: Path, output: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
@@ -87,6 +91,59 @@ def test_onnx_predicts_as_the_checkpoint(generator_type: str, head: str, tmp_pat
     assert np.mean(diffs <= 1) >= 0.999
     assert diffs.max() <= 3
     assert all(torch_out[n].std() > 5 for n in SIZES)  # a real picture, not a flat output that matches trivially
+
+
+# Larger than the traced 256x256 and not a multiple of 32: padded inside, with chroma blocks cut by the padding.
+WIDE_SIZES = {**SIZES, "wide.png": (300, 517)}
+
+
+@pytest.mark.parametrize("generator_type, scale", [("unet", 4), ("smp_unet", 2)])
+def test_onnx_runs_the_reduced_resolution_chroma_head(generator_type: str, scale: int, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """chroma_bins at chroma_scale 2 and 4: the graph holds the block averaging and the upsampling, and
+    predicts as the checkpoint at sizes that need padding, including one larger than the traced size."""
+    import onnx
+
+    checkpoint = random_checkpoint(tmp_path / "best.pt", [f"model.generator.type={generator_type}", "model.generator.head=chroma_bins",
+                                                          f"model.generator.chroma_scale={scale}", *TYPE_OVERRIDES.get(generator_type, [])])
+    model = tmp_path / "model.onnx"
+    export(checkpoint, model, monkeypatch, capsys)
+    ops = {node.op_type for node in onnx.load(str(model)).graph.node}
+    assert {"AveragePool", "Resize", "Softmax"} <= ops, ops
+    inputs = write_inputs(tmp_path / "in", WIDE_SIZES)
+    for path, out in ((checkpoint, "torch"), (model, "onnx")):
+        run_inference(InferenceOptions(checkpoint=path, input=inputs, output=tmp_path / out, device="cpu", batch_size=2))
+    torch_out, onnx_out = predictions(tmp_path / "torch", WIDE_SIZES), predictions(tmp_path / "onnx", WIDE_SIZES)
+    for name in WIDE_SIZES:
+        diffs = np.abs(torch_out[name] - onnx_out[name])
+        print(f"{generator_type} scale {scale} {name}: max difference {diffs.max()} levels, {np.mean(diffs <= 1):.5%} within 1 level")
+        assert np.mean(diffs <= 1) >= 0.999 and diffs.max() <= 3, name
+        assert torch_out[name].std() > 5
+        assert np.abs(torch_out[name][..., 0] - torch_out[name][..., 2]).max() > 10  # coloured, not gray
+
+
+@pytest.mark.parametrize("generator_type", registry.names("generator"))
+def test_onnx_parity_larger_than_trace_size(generator_type: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture) -> None:
+    """A 300x517 photo (beyond the 256x256 trace in both sides, not a multiple of 32) through the dynamic-size graph."""
+    checkpoint = random_checkpoint(tmp_path / "best.pt", [f"model.generator.type={generator_type}",
+                                                          *TYPE_OVERRIDES.get(generator_type, [])])
+    model = tmp_path / "model.onnx"
+    export(checkpoint, model, monkeypatch, capsys)  # traced at the default 256x256
+    h, w = 300, 517
+    rng = np.random.default_rng(5)
+    gray = pil_luma(cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3))
+    gray[100:160, 200:330] = 37
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "large.png"), gray)
+    for path, out in ((checkpoint, "torch"), (model, "onnx")):
+        run_inference(InferenceOptions(checkpoint=path, input=tmp_path / "in", output=tmp_path / out, device="cpu"))
+    torch_out, onnx_out = (cv2.imread(str(tmp_path / out / "large.png")).astype(int) for out in ("torch", "onnx"))
+    assert torch_out.shape == onnx_out.shape == (h, w, 3)
+    diffs = np.abs(torch_out - onnx_out)
+    print(f"{generator_type} {h}x{w}: max difference {diffs.max()} levels, {np.mean(diffs <= 1):.5%} within 1 level")
+    assert np.mean(diffs <= 1) >= 0.999 and diffs.max() <= 3
+    assert torch_out.std() > 5
 
 
 def test_no_ema_exports_the_raw_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

@@ -1,7 +1,8 @@
 """Faults during training: kill -9, damaged checkpoints, a full disk, NaN under AMP, Ctrl-C.
 
-Each test asserts the promise the README's Reliability table makes: nothing already saved is lost,
-and every failure is one line naming the file or key, never a traceback.
+Each test asserts a promise of the README's Reliability section (cases in docs/reliability.md):
+nothing already saved is lost, and every failure is one line naming the file or key, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import trainers.loop as loop
 from tests.dacon_fixture import make_dacon_root
-from trainers.checkpoint import epoch_checkpoint_name, load_checkpoint, rotate_epoch_checkpoints
+from trainers.checkpoint import CorruptCheckpointError, epoch_checkpoint_name, load_checkpoint, rotate_epoch_checkpoints
 from trainers.config import Config, load_config
 from trainers.loop import run_training
 from utils import atomic
@@ -223,6 +225,80 @@ def test_load_failure_that_is_not_damage_stops_as_itself_without_falling_back(
     line = assert_one_error_line(done, f"{run_dir / 'last.pt'}: could not load the checkpoint", shown)
     assert "corrupt" not in line and "damaged" not in done.stderr
     assert (run_dir / "last.pt").read_bytes() == before
+
+
+def _rewrite_pickle(path: Path, stream: bytes) -> None:
+    """Replace the pickle stream inside the checkpoint's zip, with valid checksums (a hand-edited file)."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members:
+            archive.writestr(name, stream if name.endswith("/data.pkl") else data)
+
+
+@pytest.mark.parametrize("stream", [b"\x80\x02h\x05.", b"\x80\x02.", b"\x80\x02"],
+                         ids=["unknown-memo-KeyError", "empty-stack-IndexError", "EOFError"])
+def test_damaged_pickle_stream_behind_valid_checksums_is_damage(two_epoch_run: Path, tmp_path: Path, stream: bytes) -> None:
+    path = tmp_path / "last.pt"
+    path.write_bytes((two_epoch_run / "last.pt").read_bytes())
+    _rewrite_pickle(path, stream)
+    with pytest.raises(CorruptCheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_key_error_from_a_bug_surfaces_as_itself_and_nothing_falls_back(
+        two_epoch_run: Path, dacon_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyError raised outside torch's unpickler (here: a bug in the loading code) is not damage:
+    treating it as such would resume from epoch_001.pt and silently drop last.pt's progress."""
+    run_dir = _copy_run(two_epoch_run, tmp_path / "smoke")
+    real_load = torch.load
+
+    def buggy_load(path, *args, **kwargs):
+        if Path(path).name == "last.pt":
+            raise KeyError("opt_g")
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", buggy_load)
+    with pytest.raises(KeyError, match="opt_g"):
+        load_checkpoint(run_dir / "last.pt")
+    with pytest.raises(KeyError, match="opt_g"):
+        run_training(smoke(dacon_root, tmp_path, "train.epochs=3"), resume="auto")
+    monkeypatch.undo()
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 2
+
+
+def test_fallback_checkpoint_is_read_once(two_epoch_run: Path, dacon_root: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = _copy_run(two_epoch_run, tmp_path / "smoke")
+    _truncate(run_dir / "last.pt")
+    reads: dict[str, int] = {}
+    real_load = torch.load
+
+    def counting_load(path, *args, **kwargs):
+        reads[Path(path).name] = reads.get(Path(path).name, 0) + 1
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    assert run_training(smoke(dacon_root, tmp_path, "train.epochs=3"), resume="auto") == 0
+    assert reads["epoch_002.pt"] == 1
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["epoch-end", "max-minutes-cut"])
+def test_last_pt_is_saved_before_the_test_split_is_predicted(
+        dacon_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: bool) -> None:
+    """A failure (or a kill) while predicting the test split must not lose the epoch just trained."""
+    def failing_predict(*args, **kwargs):
+        raise RuntimeError("predicting the test split failed")
+
+    monkeypatch.setattr(loop, "predict_split", failing_predict)
+    if cut:  # the budget runs out after step 1 of the 2-step epoch
+        monkeypatch.setattr(loop._Run, "_out_of_time", lambda self, started: self.pos.global_step >= 1)
+    config = smoke(dacon_root, tmp_path, "train.epochs=1", "train.test.enabled=true", "train.max_minutes=60")
+    with pytest.raises(RuntimeError, match="predicting the test split failed"):
+        run_training(config)
+    state = load_checkpoint(config.experiment.run_dir / "last.pt")
+    assert (state["epoch"], state["step_in_epoch"]) == ((0, 1) if cut else (1, 0))
+    assert (config.experiment.run_dir / "best.pt").is_file()
 
 
 def test_epoch_checkpoints_rotate_by_epoch_number_not_string_order(tmp_path: Path) -> None:

@@ -168,6 +168,7 @@ def test_cli_reads_a_test_csv(checkpoint: Path, tmp_path: Path) -> None:
                            "--output", str(tmp_path / "o"), "--zip", str(tmp_path / "s.zip")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert "EMA generator weights of epoch 1 (global step 2)" in done.stderr  # best.pt says where it was saved
     with zipfile.ZipFile(tmp_path / "s.zip") as zf:
         assert sorted(zf.namelist()) == ["TEST_000.png", "TEST_001.png", "TEST_002.png"]
 
@@ -268,3 +269,38 @@ def test_test_split_prediction_uses_the_mask_source(tmp_path: Path) -> None:
     assert detector_only == names
     no_hole = (cv2.imread(str(tmp_path / d / "no_hole.png")).astype(int) for d in ("det", "split"))
     assert np.abs(next(no_hole) - next(no_hole)).mean() > 5  # without a mask net nothing is lost there
+
+
+def saturation_bound(rgb: np.ndarray) -> np.ndarray:
+    """An upper bound of the HSV saturation, before 8-bit rounding, of the float pixel each uint8 pixel came from.
+
+    Rounding moves each channel by at most half a level, so a float pixel of saturation s >= t
+    has (max8 - min8 + 1) / (max8 - 0.5) >= t.
+    """
+    high, low = rgb.max(axis=2).astype(float), rgb.min(axis=2).astype(float)
+    return (high - low + 1) / np.maximum(high - 0.5, 0.5)
+
+
+@pytest.mark.parametrize("source", ["torch", "onnx"])
+def test_gray_snapped_pixels_are_exactly_gray_in_the_written_pngs_with_and_without_tta(
+        source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """gray_snap's promise on the files infer.py writes: saturation below the threshold -> R == G == B exactly.
+
+    TTA averages two passes, each snapped on its own: a pixel snapped in one but not the other
+    would come out with half the other's tint, so the mean is snapped again."""
+    from tests.test_export import export, predictions
+
+    threshold = 0.5
+    model = random_checkpoint(tmp_path / "best.pt", [f"model.generator.gray_snap={threshold}"])
+    if source == "onnx":
+        export(model, tmp_path / "model.onnx", monkeypatch, capsys)
+        model = tmp_path / "model.onnx"
+    inputs = write_inputs(tmp_path / "in")
+    for tta in (False, True):
+        out = tmp_path / f"out_{tta}"
+        run_inference(InferenceOptions(checkpoint=model, input=inputs, output=out, device="cpu", tta=tta))
+        for name, bgr in predictions(out).items():
+            gray = (bgr[..., 0] == bgr[..., 1]) & (bgr[..., 1] == bgr[..., 2])
+            unsnapped = saturation_bound(bgr) < threshold
+            assert (unsnapped & ~gray).sum() == 0, (name, tta, int((unsnapped & ~gray).sum()))
+            assert 0.1 < gray.mean() < 0.9, (name, tta, gray.mean())  # both snapped and coloured pixels

@@ -152,6 +152,44 @@ def test_stem_gray_weights_sum_rgb_and_mask_weights_start_at_zero(packaged: nn.M
     assert torch.allclose(ours, theirs, atol=1e-5)
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def stem_and_next(model: nn.Module) -> nn.Sequential:
+    """The stem convolution and the module after it (its BatchNorm, or ConvNeXt's LayerNorm), by module order."""
+    first = model.pretrained_cfg["first_conv"].replace(".", "_")
+    modules = list(model.named_modules())
+    index = next(i for i, (name, _) in enumerate(modules) if name.replace(".", "_") == first)
+    return nn.Sequential(modules[index][1], modules[index + 1][1])
+
+
+@pytest.mark.parametrize("encoder, exact_at_borders", [("resnet18", False), ("tf_efficientnet_b0", False),
+                                                       ("convnext_atto", True)])
+def test_adapted_stem_sees_what_the_rgb_stem_saw_with_imagenet_statistics(tmp_path, encoder: str, exact_at_borders: bool) -> None:
+    """Unequal per-channel mean/std (ImageNet's): the gray stem on (normalised gray, mask 0) equals the
+    RGB stem on the ImageNet-normalised RGB replicate of the gray, BatchNorm (eval) included; a scalar
+    normalisation alone is off by a constant per channel. Zero-padded borders cannot be exact
+    (pretrained_weights.adapt_stem), so a 2-pixel rim is left out where the stem pads."""
+    torch.manual_seed(0)
+    rgb_net = timm.create_model(encoder).eval()
+    assert tuple(rgb_net.pretrained_cfg["mean"]) == IMAGENET_MEAN and tuple(rgb_net.pretrained_cfg["std"]) == IMAGENET_STD
+    for module in rgb_net.modules():
+        if isinstance(module, nn.BatchNorm2d):  # statistics far from the identity, so folding into them matters
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    torch.save(rgb_net.state_dict(), tmp_path / "weights.pth")
+    net = build_generator(model_config(encoder=encoder, encoder_weights=str(tmp_path / "weights.pth"))).eval()
+    gray = inputs(64, 96, batch=1)[0]
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    with torch.no_grad():
+        ours = stem_and_next(net.net.encoder.model)(net.encoder_input(gray, torch.zeros_like(gray)))
+        theirs = stem_and_next(rgb_net)((gray.expand(1, 3, 64, 96) - mean) / std)
+    rim = 0 if exact_at_borders else 2
+    inner = (..., slice(rim, ours.shape[-2] - rim), slice(rim, ours.shape[-1] - rim))
+    assert ours.shape == theirs.shape and theirs[inner].std() > 0.1
+    assert torch.allclose(ours[inner], theirs[inner], atol=1e-4), float((ours[inner] - theirs[inner]).abs().max())
+
+
 @pytest.mark.parametrize("decoder", ["unet", "unetplusplus"])
 def test_any_size_and_exact_luminance_outside_the_hole(decoder: str) -> None:
     net = build_generator(model_config(decoder=decoder, encoder_weights="none")).eval()

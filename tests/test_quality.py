@@ -178,3 +178,77 @@ def test_hist_spread_reads_the_runs_last_validations(tmp_path: Path) -> None:
     writer.add_scalar("val/hist", 0.45, 4)  # a resumed run logs its last step again: the newest value counts
     writer.close()
     assert quality.hist_spread(run_dir / "best.pt", 3) == pytest.approx(np.std([0.30, 0.35, 0.45], ddof=1))
+
+
+# -- which photos a row holds; strict JSON; the paired standard error ----------------------------
+
+
+def flat_photo(folder: Path, name: str, chroma_level: float) -> "quality.Damaged":
+    """A flat 8x8 photo whose (Cb, Cr) sits `chroma_level` 8-bit levels from gray along Cr (mean_chroma = that level)."""
+    rgb = np.clip(np.array([128 + 1.402 * chroma_level, 128 - 0.714136 * chroma_level, 128.0]), 0, 255)
+    image = np.broadcast_to(np.round(rgb).astype(np.uint8), (8, 8, 3)).copy()
+    gray = np.zeros((8, 8), np.uint8)
+    return quality.Damaged(name, folder, image, gray, gray > 0, gray > 0)
+
+
+def test_colourful_thirds_hold_the_least_and_most_colourful_photos_of_their_folder() -> None:
+    """Membership, not only sizes: photos of known chroma in shuffled file order (ranking by name would fail)."""
+    chroma = {"a": 40, "b": 5, "c": 60, "d": 20, "e": 0, "f": 30}  # 6 photos: thirds of 2
+    one, two = Path("/x/one"), Path("/x/two")
+    photos = [flat_photo(one, f"{name}.png", level) for name, level in chroma.items()]
+    photos += [flat_photo(two, "dull.png", 1), flat_photo(two, "vivid.png", 70)]  # the other folder: never in one's thirds
+    assert [round(quality.mean_chroma(p.rgb)) for p in photos[:6]] == list(chroma.values())
+    subsets = quality.photo_subsets(photos, False, [one], [one])
+    assert sorted(photos[i].name for i in subsets["least colourful third of x/one"]) == ["b.png", "e.png"]
+    assert sorted(photos[i].name for i in subsets["most colourful third of x/one"]) == ["a.png", "c.png"]
+
+
+def strict_json(path: Path) -> dict:
+    def refuse(token: str) -> None:
+        raise ValueError(f"{path}: not standard JSON: {token}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_json_names_each_rows_photos(two_folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    dull, vivid = two_folders
+    run(capsys, str(dull), str(vivid), "--least-colourful-third", str(dull), "--most-colourful-third", str(vivid),
+        "--json", str(tmp_path / "s.json"))
+    members = strict_json(tmp_path / "s.json")["subset_photos"]
+    assert members["least colourful third of a/val"] == ["a/val/p0.png", "a/val/p1.png"]  # photo i has (i + 1) / 6 of its colour
+    assert members["most colourful third of b/val"] == ["b/val/p4.png", "b/val/p5.png"]
+    assert len(members["all"]) == 12
+
+
+def test_json_writes_unmeasurable_figures_as_null(photos: Path, checkpoint: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """One photo has no standard error and a run without events no HIST spread: null, not the bare NaN token."""
+    run(capsys, str(photos), "--limit", "1", "--checkpoint", f"tiny={checkpoint}", "--by-folder", "--json", str(tmp_path / "n.json"))
+    report = strict_json(tmp_path / "n.json")
+    assert report["results"]["telea"]["score_sem"] is None and report["hist_spread"] == {"tiny": None}
+
+
+def test_paired_difference_by_hand() -> None:
+    # differences 0.05, 0.02, 0.08, 0.03: mean 0.045; squared deviations sum to 0.0021, / 3 = 0.0007; sem = sqrt(0.0007) / 2
+    diff, sem = quality.paired_difference([0.55, 0.62, 0.78, 0.83], [0.5, 0.6, 0.7, 0.8])
+    assert diff == pytest.approx(0.045) and sem == pytest.approx(np.sqrt(0.0007) / 2)
+    # Shared photo difficulty: each method's own sem is large, the paired one small.
+    reference = np.array([0.2, 0.4, 0.6, 0.8, 0.3])
+    method = reference + np.array([0.010, 0.012, 0.008, 0.011, 0.009])
+    diff, sem = quality.paired_difference(method, reference)
+    assert diff == pytest.approx(0.01) and sem == pytest.approx(np.std([0, 0.002, -0.002, 0.001, -0.001], ddof=1) / np.sqrt(5))
+    assert sem < reference.std(ddof=1) / np.sqrt(5) / 50
+    assert np.isnan(quality.paired_difference([0.5], [0.4])[1])
+
+
+def test_paired_against_column_and_json(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = run(capsys, str(photos), "--paired-against", "gray copy", "--markdown", "--json", str(tmp_path / "p.json"))
+    header, _, gray_row, telea_row = out.strip().splitlines()
+    assert header.endswith("| diff vs gray copy ± paired sem |") and gray_row.endswith("| - |")
+    report = strict_json(tmp_path / "p.json")
+    scores = report["photo_scores"]
+    diff, sem = quality.paired_difference(scores["telea"], scores["gray copy"])
+    assert report["results"]["telea"]["diff"] == pytest.approx(diff) and report["results"]["telea"]["diff_sem"] == pytest.approx(sem)
+    assert telea_row.endswith(f"| {diff:+.4f} ± {sem:.4f} |") and diff > 0
+    assert quality.main([str(photos), "--paired-against", "nope"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --paired-against: 'nope' is not a method of this run; expected one of 'gray copy', 'telea'"

@@ -152,7 +152,7 @@ def test_photo_folder_of_mixed_sizes_validates_and_predicts_at_each_size(tmp_pat
     assert run_training(config) == 0
     run_dir = config.experiment.run_dir
     best = load_checkpoint(run_dir / "best.pt")
-    assert set(best["scores"]) == {"score", "ssim_full", "ssim_lost", "hist"}
+    assert set(best["scores"]) == {"score", "score_sem", "ssim_full", "ssim_lost", "hist"}
     samples = cv2.imread(str(run_dir / "samples.png"))
     val = build_datasets(config.data, config.experiment.seed).val
     heights = [val.sample_size(i)[0] for i in range(len(val))]

@@ -42,9 +42,11 @@ class CorruptCheckpointError(ChromaFillError):
     """
 
 
-# Errors torch.load raises for a damaged pickle stream or archive layout inside a zip whose
-# checksums passed (a hand-edited or half-rewritten archive).
-_UNPICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError)
+# torch's weights-only unpickler: what it raises (KeyError for an unknown memo index, IndexError
+# for an empty stack, EOFError, ValueError, ...) while reading a damaged pickle stream inside a zip
+# whose checksums passed (a hand-edited or half-rewritten archive) is damage; the same exception
+# types raised anywhere else are bugs and must surface as themselves, not as "corrupt".
+_UNPICKLER_MODULE = "torch._weights_only_unpickler"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -66,19 +68,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise CorruptCheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
                                          "(not a ChromaFill checkpoint; nothing in it was run)") from None
         raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
-    except _UNPICKLE_ERRORS as err:
-        raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
     except RuntimeError as err:
         if "PytorchStreamReader" in str(err):  # the archive's records are inconsistent
             raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
         raise ChromaFillError(_load_failure(path, map_location, err)) from None
     except MemoryError as err:
         raise ChromaFillError(_load_failure(path, map_location, err)) from None
+    except Exception as err:  # noqa: BLE001 - re-raised unless the unpickler itself raised it
+        if not _raised_while_unpickling(err):
+            raise
+        raise CorruptCheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): "
+                                     f"{type(err).__name__}: {_first_line(err)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ChromaFillError(f"{path}: not a ChromaFill checkpoint (no '{FORMAT}' marker)")
     if data.get("version", 0) > VERSION:
         raise ChromaFillError(f"{path}: checkpoint version {data['version']} is newer than this code ({VERSION})")
     return data
+
+
+def _raised_while_unpickling(err: BaseException) -> bool:
+    """Whether `err` came from inside torch's unpickler, i.e. from the bytes of the file."""
+    frame = err.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == _UNPICKLER_MODULE:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _first_line(err: BaseException) -> str:
@@ -126,17 +141,17 @@ def rotate_epoch_checkpoints(run_dir: Path, keep_last: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def previous_good_checkpoint(run_dir: Path) -> Path | None:
-    """The newest epoch checkpoint that is not damaged, for recovering from a damaged last.pt.
+def previous_good_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]] | None:
+    """The newest epoch checkpoint that is not damaged, and its contents, for recovering from a
+    damaged last.pt; each candidate is read once (the one that loads is returned, not re-read).
 
     Only damage skips a candidate: any other load failure propagates, as for last.pt itself.
     """
     for candidate in reversed(epoch_checkpoints(run_dir)):
         try:
-            load_checkpoint(candidate)
+            return candidate, load_checkpoint(candidate, map_location)
         except CorruptCheckpointError:
             continue
-        return candidate
     return None
 
 
@@ -158,11 +173,29 @@ def generator_weights(checkpoint: dict[str, Any], use_ema: bool = True) -> tuple
     """The generator state dict to predict with: the EMA copy when present and wanted.
 
     Returns the weights and whether they are the EMA ones. The EMA is stored as an
-    ``AveragedModel`` state dict (``module.``-prefixed keys plus ``n_averaged``).
+    ``AveragedModel`` state dict (``module.``-prefixed keys plus ``n_averaged``). A bundled model
+    (trainers/bundled.py) stores its EMA weights as the generator, marked `generator_is_ema`: it has
+    no raw weights to give, so asking for them fails.
     """
     state = checkpoint.get("trainer", {})
     ema = state.get("ema")
     if use_ema and ema:
         prefix = "module."
         return {k[len(prefix):]: v for k, v in ema.items() if k.startswith(prefix)}, True
+    if checkpoint.get("generator_is_ema", False):
+        if not use_ema:
+            raise ChromaFillError("--no-ema: this model file holds only the EMA generator weights (a bundled model); drop --no-ema")
+        return state["generator"], True
     return state["generator"], False
+
+
+def checkpoint_position(checkpoint: dict[str, Any]) -> str:
+    """Where in training the checkpoint's weights were saved, for messages: 'epoch 16 (global
+    step 4640)' at the end of epoch 16, 'step 120 of epoch 17 (global step 4760)' for weights saved
+    inside epoch 17 (a train.max_minutes cut, a signal); the `epoch` key alone counts completed
+    epochs, so it reads the same for both."""
+    epoch, inside, step = checkpoint.get("epoch"), checkpoint.get("step_in_epoch", 0), checkpoint.get("global_step")
+    if epoch is None:
+        return "an unknown step"
+    where = f"step {inside} of epoch {epoch + 1}" if inside else f"epoch {epoch}"
+    return where if step is None else f"{where} (global step {step})"

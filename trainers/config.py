@@ -73,8 +73,12 @@ class ValidationConfig:
     num_visuals: int = param(4, "validation samples in the TensorBoard image grid", ge=0)
     batch_size: int = param(4, "images per validation forward pass", ge=1)
     select_window: int = param(
-        1, "best.pt is the weights where the mean val/score of the last N validations peaks (1 = the latest score "
-        "alone); N > 1 keeps a small split's epoch-to-epoch noise from choosing best.pt", ge=1)
+        1, "best.pt: compare means of the last N whole-epoch val/score values (1 = each score alone); until N exist, "
+        "best.pt follows the latest validated weights; N > 1 averages a small split's epoch-to-epoch noise", ge=1)
+    select_tolerance: float = param(
+        1.0, "best.pt moves to the latest weights unless the best window mean beats the latest one by more than this "
+        "many standard errors of the latest val/score (val/score_sem, over the validation images); 0 = strictly the "
+        "best window", ge=0.0)
 
 
 @dataclass
@@ -84,8 +88,8 @@ class TestConfig:
     mask_source: Literal["detector", "mask_net", "auto"] = param(
         "auto",
         "where the test split's lost regions come from: detector = the constant-fill detector; mask_net = the learned "
-        "mask net (needs model.mask_net.enabled); auto = the detector, and the mask net for images where it finds no "
-        "constant-fill region (when enabled)",
+        "mask net (needs model.mask_net.enabled); auto = the detector, and where its confidence is low (no plausible "
+        "constant-fill region, or two alike) the mask net picks among its candidates (when enabled)",
     )
 
 
@@ -106,6 +110,9 @@ class TrainConfig:
     mask_net_weight: float = param(1.0, "weight of the mask net's loss, BCE + soft Dice on the true masks (when model.mask_net is enabled)", ge=0.0)
     sync_batchnorm: bool = param(False, "under torchrun, convert BatchNorm layers to SyncBatchNorm")
     log_every_steps: int = param(10, "write training scalars to TensorBoard every N steps", ge=1)
+    distributed_timeout_minutes: float = param(
+        60.0, "under torchrun, how long a rank waits in a collective before failing: rank 0 alone validates, predicts "
+        "the test split and saves while the others wait, so it must cover that work (torch defaults: 10 minutes on NCCL, 30 on gloo)", gt=0.0)
     optim: OptimConfig = section(OptimConfig)
     scheduler: SchedulerConfig = section(SchedulerConfig)
     ema: EmaConfig = section(EmaConfig)

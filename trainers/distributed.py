@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Sequence
 
 import torch
@@ -26,14 +27,19 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed(device_type: str) -> DistInfo:
-    """Join the process group torchrun describes in the environment; a no-op for a plain run."""
+def init_distributed(device_type: str, timeout_minutes: float) -> DistInfo:
+    """Join the process group torchrun describes in the environment; a no-op for a plain run.
+
+    `timeout_minutes` (train.distributed_timeout_minutes) bounds every collective: rank 0 alone
+    validates, predicts the test split and saves while the other ranks wait in a barrier, which on
+    a large test split outlasts NCCL's 10-minute default.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo", timeout=timedelta(minutes=timeout_minutes))
     return info
 
 
@@ -47,17 +53,32 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def all_ranks(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """True on every rank only when `flag` is true on every rank.
+@dataclass(frozen=True)
+class StepVote:
+    """What every rank agreed on in a training step's one collective."""
 
-    Used before a backward pass: a rank that skipped a step while the others ran backward would
-    leave them waiting for its gradient buckets forever.
+    finite: bool = True  # every rank's losses were finite
+    interrupted: bool = False  # a signal arrived on some rank
+    out_of_time: bool = False  # rank 0's time budget is spent
+    train_seconds: float = 0.0  # rank 0's training seconds when it voted (the clock behind the budget and cosine_time)
+
+
+def step_vote(finite: bool, signal_requested: bool, main_out_of_time: bool, info: DistInfo,
+              device: torch.device, main_train_seconds: float = 0.0) -> StepVote:
+    """The one per-step collective: whether every rank's losses are finite (asked before the
+    generator's backward pass: a rank that skipped it while the others ran it would leave them
+    waiting for its gradient buckets forever), packed with the stop decisions of `stop_decisions`
+    and rank 0's training seconds (float64, so every rank's time-following lr is bit-identical).
     """
     if not info.enabled:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return bool(value.item() > 0)
+        return StepVote(finite, signal_requested, main_out_of_time, main_train_seconds)
+    main = info.is_main
+    value = torch.tensor([0.0 if finite else 1.0, 1.0 if signal_requested else 0.0,
+                          1.0 if (main and main_out_of_time) else 0.0, main_train_seconds if main else 0.0],
+                         dtype=torch.float64, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)  # the seconds: rank 0's value against the others' 0
+    not_finite, signal, out_of_time, seconds = value.tolist()
+    return StepVote(not_finite == 0, signal > 0, out_of_time > 0, seconds)
 
 
 def stop_decisions(signal_requested: bool, main_out_of_time: bool, main_train_seconds: float, info: DistInfo,

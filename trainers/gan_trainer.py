@@ -8,9 +8,10 @@ and files live in `trainers/loop.py`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +23,10 @@ from losses.combined import DiscriminatorLoss, GeneratorLoss
 from models.build import build_discriminator, build_generator, build_mask_net
 from trainers.checkpoint import generator_weights
 from trainers.config import Config
-from trainers.distributed import DistInfo, all_ranks
+from trainers.distributed import DistInfo, StepVote, step_vote
 from trainers.optimizers import build_adam
 from trainers.schedule import TrainingTimeLR, build_scheduler, load_scheduler_state
-from utils.errors import ChromaFillError
+from utils.errors import ChromaFillError, first_line
 
 
 def set_requires_grad(net: nn.Module | None, flag: bool) -> None:
@@ -41,10 +42,15 @@ def unwrap(net: nn.Module) -> nn.Module:
 
 @dataclass
 class StepResult:
-    """What one training step reports for logging."""
+    """What one training step reports: for logging, and the stop decisions all ranks agreed on."""
 
     finite: bool
     scalars: dict[str, float] = field(default_factory=dict)
+    vote: StepVote = field(default_factory=StepVote)
+
+
+def _no_stop() -> tuple[bool, bool]:
+    return False, False
 
 
 class GANTrainer:
@@ -55,11 +61,10 @@ class GANTrainer:
         train = config.train
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
         # A generator whose encoder is frozen for its first epochs leaves those weights without
-        # gradients, which DDP must be told to expect.
+        # gradients, which DDP must be told to expect (until on_epoch_start unfreezes it).
         frozen_epochs = getattr(config.model.generator, "encoder_frozen_epochs", 0)
         self.generator = self._prepare(build_generator(config.model), find_unused=frozen_epochs > 0)
-        chroma_bins = config.model.generator.chroma_bins if config.model.generator.head == "chroma_bins" else None
-        self.g_loss = GeneratorLoss(config.loss, chroma_bins).to(device)
+        self.g_loss = GeneratorLoss(config.loss, config.model.generator).to(device)
         self.d_loss = DiscriminatorLoss(config.loss).to(device)
         self.discriminator = self._prepare(build_discriminator(config.model)) if self.g_loss.needs_discriminator else None
         mask_net = build_mask_net(config.model)
@@ -83,9 +88,12 @@ class GANTrainer:
         if self.dist.enabled:
             if self.config.train.sync_batchnorm:
                 net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            net = DDP(net, device_ids=ids, find_unused_parameters=find_unused)
+            net = self._ddp(net, find_unused)
         return net
+
+    def _ddp(self, net: nn.Module, find_unused: bool) -> DDP:
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DDP(net, device_ids=ids, find_unused_parameters=find_unused)
 
     def _build_ema(self) -> AveragedModel | None:
         if not self.config.train.ema.enabled:
@@ -111,7 +119,10 @@ class GANTrainer:
         move = lambda t: t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)  # noqa: E731
         return move(batch["input"]), move(batch["target"]), move(batch["mask"])
 
-    def train_step(self, batch: dict[str, Any]) -> StepResult:
+    def train_step(self, batch: dict[str, Any], stop_flags: Callable[[], tuple] = _no_stop) -> StepResult:
+        """One pix2pix step. `stop_flags()` -> (a signal arrived, the time budget is spent) on this
+        rank, optionally with this rank's training seconds (shared from rank 0 as `vote.train_seconds`): asked inside the step and agreed by all ranks in the step's one collective
+        (`step_vote`), which also decides whether every rank's losses are finite."""
         gray, target, mask = self.to_device(batch)
         self.generator.train()
         chroma_logits = None
@@ -122,47 +133,59 @@ class GANTrainer:
                 fake = self.generator(gray, mask)
             fake = fake.float()
         scalars: dict[str, float] = {}
+        d_stepped, finite = True, True
         if self.discriminator is not None:
-            if not self._discriminator_steps(gray, target, fake, scalars):
-                return self._skip(scalars)
-        total, terms = self._generator_objective(gray, target, mask, fake, batch, chroma_logits)
-        if not self._finite_everywhere(total):
-            return self._skip(scalars)
+            d_stepped, finite = self._discriminator_steps(gray, target, fake, scalars)
+        total = terms = None
+        if d_stepped:  # the same on every rank (see _update)
+            total, terms = self._generator_objective(gray, target, mask, fake, batch, chroma_logits)
+            finite = finite and bool(torch.isfinite(total).all())
+        flags = stop_flags()  # (signal, out of time[, rank 0's training seconds])
+        vote = step_vote(finite, flags[0], flags[1], self.dist, self.device, *flags[2:])
+        if not (d_stepped and vote.finite):
+            return self._skip(scalars, vote)
+        assert total is not None and terms is not None
         scalars.update({f"loss/g_{k}": float(v) for k, v in terms.items()})
         scalars["loss/g_total"] = float(total.detach())
         norm = self._update(total, self.opt_g, self.generator, self.mask_net)
         if norm is None:
-            return self._skip(scalars)
+            return self._skip(scalars, vote)
         scalars["grad_norm/g"] = norm
         self.scaler.update()
         if self.ema is not None:
             self.ema.update_parameters(unwrap(self.generator))
         self.nonfinite_streak = 0
-        return StepResult(True, scalars)
+        return StepResult(True, scalars, vote)
 
     def _discriminator_steps(self, gray: torch.Tensor, target: torch.Tensor, fake: torch.Tensor,
-                             scalars: dict[str, float]) -> bool:
+                             scalars: dict[str, float]) -> tuple[bool, bool]:
+        """(D stepped every time, D's losses were finite on this rank).
+
+        Every rank runs D's backward pass whatever its loss, so no collective is needed first:
+        DDP's gradient all-reduce carries a NaN from any rank to all of them, and `_update` then
+        skips the step on every rank alike. A non-finite loss with finite gradients goes into the
+        step's vote instead.
+        """
         assert self.discriminator is not None and self.opt_d is not None
         set_requires_grad(self.discriminator, True)
+        finite = True
         for _ in range(self.config.train.d_steps_per_g):
             with self.autocast():
                 d_real = self.discriminator(gray, target)
                 d_fake = self.discriminator(gray, fake.detach())
             loss, terms = self.d_loss(_float(d_real), _float(d_fake))
-            if not self._finite_everywhere(loss):
-                set_requires_grad(self.discriminator, False)
-                return False
+            finite = finite and bool(torch.isfinite(loss).all())
             norm = self._update(loss, self.opt_d, self.discriminator)
             if norm is None:
                 set_requires_grad(self.discriminator, False)
-                return False
+                return False, finite
             scalars["grad_norm/d"] = norm
         scalars.update({f"loss/d_{k}": float(v) for k, v in terms.items()})
         scalars["loss/d_total"] = float(loss.detach())
         scalars["d/real_mean"] = float(torch.stack([s[-1].detach().float().mean() for s in d_real]).mean())
         scalars["d/fake_mean"] = float(torch.stack([s[-1].detach().float().mean() for s in d_fake]).mean())
         set_requires_grad(self.discriminator, False)
-        return True
+        return True, finite
 
     def _generator_objective(self, gray: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                              fake: torch.Tensor, batch: dict[str, Any],
@@ -193,7 +216,9 @@ class GANTrainer:
         self.scaler.unscale_(optimizer)
         params = [p for net in nets if net is not None for p in net.parameters() if p.grad is not None]
         norm = gradient_norm(params, self.config.train.grad_clip)
-        if not self.scaler.is_enabled() and not self._finite_everywhere(norm):
+        # The norm is the same on every rank without asking them: DDP's all-reduce left identical
+        # gradients everywhere, so every rank takes this branch alike (no collective needed).
+        if not self.scaler.is_enabled() and not bool(torch.isfinite(norm)):
             # A finite loss can still have NaN/inf gradients (bf16 overflow, a bad op): stepping would
             # turn every weight into NaN. fp16's GradScaler skips such steps itself; do the same here.
             optimizer.zero_grad(set_to_none=True)
@@ -202,12 +227,6 @@ class GANTrainer:
         if optimizer is self.opt_d:
             self.scaler.update()
         return float(norm)
-
-    def _finite_everywhere(self, value: torch.Tensor) -> bool:
-        """Whether `value` is finite on every rank: all ranks skip a step together or none does
-        (under DDP a rank that skips backward alone hangs the others), so the non-finite counts and
-        the weights stay the same on every rank."""
-        return all_ranks(bool(torch.isfinite(value).all()), self.dist, self.device)
 
     def scalar_names(self) -> list[str]:
         """Every scalar a step can report, fixed by the config: the layout of the one collective
@@ -218,7 +237,7 @@ class GANTrainer:
             names += ["loss/d_real", "loss/d_fake", "loss/d_total", "d/real_mean", "d/fake_mean", "grad_norm/d"]
         return names
 
-    def _skip(self, scalars: dict[str, float]) -> StepResult:
+    def _skip(self, scalars: dict[str, float], vote: StepVote) -> StepResult:
         """A non-finite loss: no update; under fp16 the loss scale backs off as for an overflow."""
         self.nonfinite_streak += 1
         self.nonfinite_total += 1
@@ -226,7 +245,7 @@ class GANTrainer:
             self.scaler.update(self.scaler.get_scale() * self.scaler.get_backoff_factor())
         if self.nonfinite_streak >= self.config.train.max_nonfinite_steps:
             raise NonFiniteError(self.nonfinite_streak)
-        return StepResult(False, scalars)
+        return StepResult(False, scalars, vote)
 
     # -- inference weights -------------------------------------------------------------------
 
@@ -286,7 +305,7 @@ class GANTrainer:
             try:
                 unwrap(net).load_state_dict(weights)
             except RuntimeError as err:
-                raise ChromaFillError(f"--load-from: the {name} weights do not fit this model config: {str(err).splitlines()[0]}") from None
+                raise ChromaFillError(f"--load-from: the {name} weights do not fit this model config: {first_line(err)}") from None
             loaded.append(f"{name} ({'EMA' if is_ema else 'raw'} weights)" if name == "generator" else name)
         if self.ema is not None:
             self.ema.module.load_state_dict(unwrap(self.generator).state_dict())
@@ -298,6 +317,25 @@ class GANTrainer:
         start_epoch = getattr(unwrap(self.generator), "start_epoch", None)
         if callable(start_epoch):
             start_epoch(epoch)
+            self._rewrap_generator()
+
+    def _rewrap_generator(self) -> None:
+        """Under DDP, search for unused parameters only while the encoder is frozen.
+
+        The search walks the autograd graph after every forward pass; once the encoder trains,
+        every parameter gets a gradient and the walk is wasted, so the generator is wrapped anew
+        (every rank reaches this at the same epoch: DDP's constructor is a collective). The old
+        wrapper is collected first, so its gradient hooks are gone before the next backward.
+        """
+        if not isinstance(self.generator, DDP):
+            return
+        frozen = bool(getattr(unwrap(self.generator), "encoder_frozen", False))
+        if self.generator.find_unused_parameters == frozen:
+            return
+        module = unwrap(self.generator)
+        self.generator = module
+        gc.collect()
+        self.generator = self._ddp(module, find_unused=frozen)
 
     def follow_training_time(self, train_seconds: float) -> None:
         """After each step: a time-following schedule (cosine_time) sets the lr of the next step."""

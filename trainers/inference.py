@@ -17,8 +17,10 @@ from data.inference_set import InferenceDataset
 from data.size_batches import same_size_batches
 from data.io import write_image
 from models.build import build_generator, build_mask_net
+from models.chroma_bins import ChromaBinsHead
 from models.fusion import fold_batchnorm
-from trainers.checkpoint import generator_weights, load_checkpoint
+from trainers.bundled import bundled_errors
+from trainers.checkpoint import checkpoint_position, generator_weights, load_checkpoint
 from trainers.config import Config, config_from_dict
 from trainers.onnx_model import is_onnx_path, load_onnx_generator
 from trainers.predict import MaskNetPredictor, predict_to_folder, write_submission_zip
@@ -42,6 +44,7 @@ class InferenceOptions:
     save_masks: Path | None = None
     skip_bad: bool = False
     mask_source: str = "auto"
+    prefill: str | None = None  # None = the model's own data.prefill
 
 
 @dataclass
@@ -52,15 +55,18 @@ class InferenceModel:
     config: Config
     weights: str  # "EMA" or "raw", for the log line
     mask_net: nn.Module | None = None
+    saved_at: str = ""  # where in training the weights were saved (checkpoint_position), for the log line
 
 
 def load_generator(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> tuple[nn.Module, Config, bool]:
-    """The generator of one of our checkpoints, prepared for inference; its config comes from the file.
+    """The generator of one of our checkpoints (or the bundled model), prepared for inference; its
+    config comes from the file.
 
     Returns (generator, config, whether the weights are the EMA ones). The generator is for
     prediction only: see `prepare_for_inference`.
     """
-    return _generator_of(load_checkpoint(path, "cpu"), path, device, use_ema, amp)
+    with bundled_errors(path):
+        return _generator_of(load_checkpoint(path, "cpu"), path, device, use_ema, amp)
 
 
 def _generator_of(checkpoint: dict[str, Any], path: Path, device: torch.device, use_ema: bool,
@@ -72,8 +78,19 @@ def _generator_of(checkpoint: dict[str, Any], path: Path, device: torch.device, 
     with torch.device("meta"):  # no random initialisation of weights about to be replaced (~0.3 s)
         generator = build_generator(config.model)
     weights, is_ema = generator_weights(checkpoint, use_ema)
-    generator.load_state_dict(weights, assign=True)
+    _load_fp32(generator, weights, path, "generator")
     return prepare_for_inference(generator, device, amp), config, is_ema
+
+
+def _load_fp32(net: nn.Module, weights: dict[str, Any], path: Path, what: str) -> None:
+    """Assign `weights` to a meta-device net in fp32: the bundled model stores fp16 (half the file),
+    and fp16 convolutions on a CPU are slow or missing. fp32 tensors are assigned as they are."""
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+    try:
+        net.load_state_dict(weights, assign=True)
+    except RuntimeError as err:
+        raise ChromaFillError(f"{path}: the {what} weights do not fit the model its config describes "
+                              f"({str(err).splitlines()[0][:160]})") from None
 
 
 def load_inference_model(path: Path, device: torch.device, use_ema: bool = True, amp: bool = False) -> InferenceModel:
@@ -82,34 +99,41 @@ def load_inference_model(path: Path, device: torch.device, use_ema: bool = True,
         if amp:
             raise ChromaFillError(f"{path}: --amp does not apply to an ONNX model (it runs in fp32 with onnxruntime); drop --amp")
         generator, config, meta = load_onnx_generator(path)
+        generator.gray_snap = config.model.generator.gray_snap  # the graph snaps each pass; predict.generate snaps the TTA mean
         if not use_ema and meta.get("weights") == "ema":
             raise ChromaFillError(f"{path}: --no-ema: this ONNX model holds the EMA weights; export the raw ones with "
                                   "export.py --no-ema")
         return InferenceModel(generator, config, f"{meta.get('weights', '?')} (ONNX, onnxruntime CPU)")
-    checkpoint = load_checkpoint(path, "cpu")
-    generator, config, is_ema = _generator_of(checkpoint, path, device, use_ema, amp)
-    return InferenceModel(generator, config, "EMA" if is_ema else "raw", _mask_net_of(checkpoint, config, device, amp))
+    with bundled_errors(path):
+        checkpoint = load_checkpoint(path, "cpu")
+        generator, config, is_ema = _generator_of(checkpoint, path, device, use_ema, amp)
+        mask_net = _mask_net_of(checkpoint, config, path, device, amp)
+    return InferenceModel(generator, config, "EMA" if is_ema else "raw", mask_net, checkpoint_position(checkpoint))
 
 
-def _mask_net_of(checkpoint: dict[str, Any], config: Config, device: torch.device, amp: bool) -> nn.Module | None:
+def _mask_net_of(checkpoint: dict[str, Any], config: Config, path: Path, device: torch.device, amp: bool) -> nn.Module | None:
     weights = checkpoint.get("trainer", {}).get("mask_net")
     if not weights or not config.model.mask_net.enabled:
         return None
     with torch.device("meta"):
         net = build_mask_net(config.model)
-    net.load_state_dict(weights, assign=True)
+    _load_fp32(net, weights, path, "mask net")
     return prepare_for_inference(net, device, amp)
 
 
 def prepare_for_inference(generator: nn.Module, device: torch.device, amp: bool = False) -> nn.Module:
-    """Eval mode, BatchNorm folded into the convolutions, channels_last, and bf16 weights under `amp`.
+    """Eval mode, BatchNorm folded into the convolutions, the chroma_bins temperature folded into
+    its classifier, channels_last, and bf16 weights under `amp`.
 
-    What infer.py and benchmarks/bench_infer.py run. After the fold the generator has no
-    BatchNorm left: it predicts exactly as the eval-mode original (to fp32 rounding) but cannot be
-    trained any more. channels_last is oneDNN's fast layout for these convolutions on CPU.
+    What infer.py, export.py and benchmarks/bench_infer.py run. After the folds the generator
+    predicts exactly as the eval-mode original (to fp32 rounding) but cannot be trained any more.
+    channels_last is oneDNN's fast layout for these convolutions on CPU.
     """
     generator.eval()
     fold_batchnorm(generator)
+    for module in generator.modules():
+        if isinstance(module, ChromaBinsHead):
+            module.fold_temperature()
     generator.to(device, memory_format=torch.channels_last)
     if amp:
         bf16_convolutions(generator)
@@ -125,10 +149,13 @@ def run_inference(opts: InferenceOptions) -> list[str]:
                               "(trained with model.mask_net.enabled=false, or an ONNX export); use detector or auto")
     autocast = inference_autocast(device, opts.amp)
     predictor = None if model.mask_net is None else MaskNetPredictor(model.mask_net, device, autocast)
-    dataset = InferenceDataset(opts.input, prefill=model.config.data.prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad,
+    prefill = chosen_prefill(model.config, opts.prefill)
+    dataset = InferenceDataset(opts.input, prefill=prefill, masks_dir=opts.masks, skip_bad=opts.skip_bad,
                                mask_source=opts.mask_source, mask_predictor=predictor)
-    print(f"{len(dataset)} images, {model.weights} generator weights, masks from "
-          f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, device {device}", file=sys.stderr)
+    saved_at = f" of {model.saved_at}" if model.saved_at else ""
+    print(f"{len(dataset)} images, {model.weights} generator weights{saved_at}, masks from "
+          f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, {prefill} pre-fill, "
+          f"device {device}", file=sys.stderr)
     generator = model.generator
     index_batches = same_size_batches([dataset.image_size(i) for i in range(len(dataset))], opts.batch_size)
     batches = tqdm(background(_stacked_batches(dataset, index_batches)),
@@ -139,13 +166,24 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     if opts.zip is not None:
         write_submission_zip(opts.output, names, opts.zip)
     if predictor is not None and opts.mask_source == "auto" and predictor.calls:
-        print(f"the mask net found the lost region of {predictor.calls} images where the detector found none", file=sys.stderr)
+        print(f"the mask net found the lost region of {predictor.calls} images where the detector was unsure", file=sys.stderr)
     return names
+
+
+def chosen_prefill(config: Config, override: str | None) -> str:
+    """The pre-fill to run: the model's own (data.prefill of its config; telea for checkpoints older than the
+    key), or `override` with a one-line warning when it differs, since the generator only ever saw its own fills."""
+    trained = config.data.prefill
+    if override is None or override == trained:
+        return trained
+    print(f"warning: --prefill {override}: this model was trained with data.prefill={trained}; its inputs will "
+          "not look like its training inputs", file=sys.stderr)
+    return override
 
 
 def _mask_source_label(source: str, predictor: MaskNetPredictor | None) -> str:
     if source == "auto":
-        return "the detector, else the mask net" if predictor is not None else "the detector (no mask net to fall back to)"
+        return "the detector, and the mask net where it is unsure" if predictor is not None else "the detector (no mask net to fall back to)"
     return "the mask net" if source == "mask_net" else "the detector"
 
 

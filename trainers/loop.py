@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from data.build import DataSplits, build_datasets, build_loader, build_whole_image_loader
-from trainers.checkpoint import (BEST, LAST, CorruptCheckpointError, epoch_checkpoint_name, first_difference, load_checkpoint,
-                                 previous_good_checkpoint, rotate_epoch_checkpoints, save_checkpoint)
+from trainers.bundled import bundled_errors, resolve_model
+from trainers.checkpoint import (BEST, LAST, CorruptCheckpointError, checkpoint_position, epoch_checkpoint_name, first_difference,
+                                 load_checkpoint, previous_good_checkpoint, rotate_epoch_checkpoints, save_checkpoint)
 from trainers.clock import Now, TrainingClock
 from trainers.config import Config, config_from_dict
 from trainers.distributed import (DistInfo, barrier, broadcast_score, init_distributed, mean_scalars, shutdown_distributed,
@@ -25,6 +27,7 @@ from trainers.rng import capture_rng, restore_rng, rng_untouched
 from data.sampler import ResumableSampler
 from trainers.samples import SAMPLES_PNG, write_samples_png
 from trainers.schedule import step_scheduler
+from trainers.selection import Selection
 from trainers.stop import GracefulStop
 from trainers.tb_logger import TensorBoardLogger
 from trainers.validation import validate
@@ -50,8 +53,6 @@ class Position:
     epoch: int = 0
     step_in_epoch: int = 0
     global_step: int = 0
-    best_score: float = float("-inf")  # the best selection score so far (a window mean, see _update_best)
-    recent_scores: list[float] = field(default_factory=list)  # the last select_window val/score values
     train_seconds: float = 0.0  # training time so far, across resumes: train.max_minutes and cosine_time follow it
 
 
@@ -60,7 +61,7 @@ def run_training(config: Config, resume: str | None = None, load_from: str | Non
     """Train as the config says; returns the process exit code. `now` is the training clock's time
     source (tests pass a fake one)."""
     device = pick_device(config.train.device)
-    dist = init_distributed(device.type)
+    dist = init_distributed(device.type, config.train.distributed_timeout_minutes)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
@@ -79,16 +80,21 @@ class _Run:
         self.dist = dist
         self.run_dir = config.experiment.run_dir
         checkpoint = self._resume_checkpoint(resume)
-        load_state = load_checkpoint(load_from, device) if load_from else None
+        load_state = self._load_from(load_from, device) if load_from else None
         seed_everything(config.experiment.seed + dist.rank, config.train.deterministic)
         self.splits = self._build_datasets()
         self.trainer = GANTrainer(config, device, dist)
         self.pos = Position()
+        validation = config.train.validation
+        self.selection = Selection(validation.select_window, validation.select_tolerance)
+        # best.pt as the whole-epoch selection has it, while best.pt holds weights cut inside an
+        # epoch by train.max_minutes (see _update_best_at_cut); kept in last.pt for --resume.
+        self.best_before_cut: dict[str, Any] | None = None
         if checkpoint is not None:
             self._restore(checkpoint)
         elif load_state is not None:
             loaded = self.trainer.load_weights(load_state)
-            self._say(f"loaded weights ({', '.join(loaded)}) from {load_from}")
+            self._say(f"loaded weights ({', '.join(loaded)}) from {resolve_model(load_from)}, saved at {checkpoint_position(load_state)}")
         if dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfgio.dump(config, self.run_dir / "config.yaml")
@@ -99,6 +105,13 @@ class _Run:
         self.logger = TensorBoardLogger(self.run_dir, self.pos.global_step, enabled=dist.is_main)
 
     # -- start ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _load_from(spec: str, device: torch.device) -> dict[str, Any]:
+        """--load-from PATH, or `bundled` for weights/chromafill.pt (trainers/bundled.py)."""
+        path = resolve_model(spec)
+        with bundled_errors(path):
+            return load_checkpoint(path, device)
 
     def _build_datasets(self) -> DataSplits:
         """Rank 0 checks the files and writes the group-split cache; the other ranks wait for it
@@ -120,13 +133,13 @@ class _Run:
         try:
             checkpoint = load_checkpoint(path, self.device)
         except CorruptCheckpointError as err:  # only damage falls back; any other failure stops as itself
-            fallback = previous_good_checkpoint(path.parent)
-            if fallback is None:
+            found = previous_good_checkpoint(path.parent, self.device)
+            if found is None:
                 raise
+            fallback, checkpoint = found
             if resume != "auto":  # an explicit path: offer the previous good one, do not swap silently
                 raise ChromaFillError(f"{err}; the newest good checkpoint beside it is {fallback} (--resume {fallback})") from None
             self._say(f"warning: {path} is damaged; resuming from {fallback} instead")
-            checkpoint = load_checkpoint(fallback, self.device)
         self._check_model_matches(checkpoint, path)
         return checkpoint
 
@@ -141,8 +154,10 @@ class _Run:
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         self.trainer.load_state_dict(checkpoint["trainer"])
         self.pos = Position(checkpoint["epoch"], checkpoint["step_in_epoch"], checkpoint["global_step"],
-                            checkpoint["best_score"], list(checkpoint.get("recent_scores", [])),
                             float(checkpoint.get("train_seconds", 0.0)))
+        self.selection.recent = list(checkpoint.get("recent_scores", []))[-self.selection.window:]
+        self.selection.best = checkpoint["best_score"]
+        self.best_before_cut = _to_cpu(checkpoint.get("best_before_cut"))
         restore_rng(checkpoint["rng"])
         self._say(f"resumed at epoch {self.pos.epoch + 1}, step {self.pos.global_step}")
 
@@ -173,10 +188,25 @@ class _Run:
             finally:
                 self.logger.close()
         part = f" and {self.pos.step_in_epoch} steps of epoch {self.pos.epoch + 1}" if self.pos.step_in_epoch else ""
-        window = self.config.train.validation.select_window
-        best = "best val/score" if window == 1 else f"best mean val/score of {window} validations"
-        self._say(f"done: {self.pos.epoch} epochs{part}, {best} {self.pos.best_score:.4f}, outputs in {self.run_dir}")
+        self._say(f"done: {self.pos.epoch} epochs{part}; {self._best_description()}; outputs in {self.run_dir}")
         return 0
+
+    def _best_description(self) -> str:
+        """What best.pt holds, read back from the file: where in training, and its scores."""
+        path = self.run_dir / BEST
+        if not self.dist.is_main or not path.is_file():
+            return "no best.pt"
+        try:
+            best = load_checkpoint(path)
+        except ChromaFillError as err:
+            return f"best.pt unreadable ({err})"
+        scores = best.get("scores") or {}
+        text = f"best.pt: weights of {checkpoint_position(best)}"
+        if "score" in scores:
+            text += f", {_score_text(scores)}"
+        if best.get("select_score") is not None and self.config.train.validation.select_window > 1:
+            text += f", mean of the last {self.config.train.validation.select_window} validations {best['select_score']:.4f}"
+        return text
 
     def _train_epoch(self, stop: GracefulStop) -> EpochEnd:
         """One epoch from `pos.step_in_epoch`, or until a signal or the time budget cuts it short."""
@@ -187,17 +217,21 @@ class _Run:
         steps_total = len(self.sampler) // train.batch_size + self.pos.step_in_epoch
         progress = EpochProgress(self.pos.epoch + 1, train.epochs, steps_total, self.pos.step_in_epoch, self.dist.is_main)
         tick = time.perf_counter()
+        stop_flags = lambda: self._stop_flags(stop)  # noqa: E731
         try:
             for batch in self.loader:
-                result = self.trainer.train_step(batch)
+                # The position counts the step being taken: the stop flags, asked inside it, read it.
                 self.pos.step_in_epoch += 1
                 self.pos.global_step += 1
+                result = self.trainer.train_step(batch, stop_flags)
                 elapsed, tick = time.perf_counter() - tick, time.perf_counter()
                 images_per_s = train.batch_size * self.dist.world_size / max(elapsed, 1e-9)
                 progress.update(result.scalars, images_per_s)
                 if self.pos.global_step % train.log_every_steps == 0:
                     self._log_step(result.scalars, images_per_s)
-                interrupted, out_of_time = self._decide_stop(stop)
+                vote = result.vote  # agreed in the step's one collective, with rank 0's training seconds
+                interrupted, out_of_time, self.pos.train_seconds = vote.interrupted, vote.out_of_time, vote.train_seconds
+                self.trainer.follow_training_time(self.pos.train_seconds)
                 if interrupted:
                     self._save(LAST)
                     return EpochEnd.SIGNAL
@@ -209,14 +243,18 @@ class _Run:
             progress.close()
         return EpochEnd.COMPLETE
 
+    def _stop_flags(self, stop: GracefulStop) -> tuple[bool, bool, float]:
+        """(a signal arrived, the time budget is spent, training seconds) on this rank, asked inside
+        each step; the step's vote keeps rank 0's budget decision and seconds for every rank."""
+        seconds = self.clock.read()
+        return stop.requested, self._out_of_time(seconds), seconds
+
     def _decide_stop(self, stop: GracefulStop) -> tuple[bool, bool]:
         """(a signal arrived, the time budget is spent), agreed by all ranks in one collective, which
-        also gives every rank rank 0's training seconds: the position checkpoints store and the
-        time-following learning rate of the next step."""
-        seconds = self.clock.read()
+        also gives every rank rank 0's training seconds; used between epochs (inside one, each
+        step's vote carries the same)."""
         interrupted, out_of_time, self.pos.train_seconds = stop_decisions(
-            stop.requested, self._out_of_time(seconds), seconds, self.dist, self.device)
-        self.trainer.follow_training_time(self.pos.train_seconds)
+            stop.requested, *self._stop_flags(stop)[1:], self.dist, self.device)
         return interrupted, out_of_time
 
     def _log_step(self, scalars: dict[str, float], images_per_s: float) -> None:
@@ -227,7 +265,9 @@ class _Run:
         self.logger.scalars(values, self.pos.global_step)
 
     def _end_epoch(self, final: bool) -> None:
-        """Validation, test predictions (always after the final epoch), schedulers, checkpoints."""
+        """Validation, schedulers, best.pt and checkpoints, then test predictions (always after the
+        final epoch): last.pt is written before the test split is predicted, so a failure there (or
+        a kill during a long prediction) does not lose the epoch."""
         self.pos.epoch += 1
         self.pos.step_in_epoch = 0
         scores = self._validate(final)
@@ -236,7 +276,6 @@ class _Run:
         step_scheduler(self.trainer.sched_g, score)
         if self.trainer.sched_d is not None:
             step_scheduler(self.trainer.sched_d, score)
-        self._predict_test(final)
         if self.dist.is_main:
             self._update_best(scores)
             self._save(LAST)
@@ -244,46 +283,77 @@ class _Run:
                 self._save(epoch_checkpoint_name(self.pos.epoch))
                 rotate_epoch_checkpoints(self.run_dir, self.config.train.checkpoint.keep_last)
             self._summary(scores)
+        self._predict_test(final)
         barrier(self.dist)
 
     def _end_cut_epoch(self) -> None:
         """`train.max_minutes` ran out inside an epoch: score and predict the weights as they are,
         but save last.pt *inside* the epoch, so --resume auto trains the rest of it (the same
         samples a straight run sees) instead of skipping them. The schedule steps only at the end
-        of a whole epoch, and no epoch_NNN.pt is written for a part of one."""
+        of a whole epoch, no epoch_NNN.pt is written for a part of one, and the cut's score does
+        not enter the selection window (see _update_best_at_cut)."""
         scores = self._validate(final=True)
-        self._predict_test(final=True)
         if self.dist.is_main:
-            self._update_best(scores)
-            self._save(LAST)
+            self._update_best_at_cut(scores)
             self._summary(scores)
+        self._predict_test(final=True)
         self._say(f"train.max_minutes={self.config.train.max_minutes} reached inside epoch {self.pos.epoch + 1} at step "
                   f"{self.pos.step_in_epoch}; {self.run_dir / LAST} saved there, so --resume auto with a larger "
                   "train.max_minutes continues the epoch from the next step")
         barrier(self.dist)
 
     def _update_best(self, scores: dict[str, float]) -> None:
-        """best.pt holds the best *validated* weights once any epoch was scored; before the first
-        validation (or with validation off) it follows the latest weights. Written before last.pt:
-        a kill in between must not leave a last.pt whose best_score claims weights best.pt lacks.
+        """After a whole epoch, by the rule of trainers/selection.py: best.pt follows the latest
+        weights before the first validation and until the window is full, then moves to them unless
+        the best window beats theirs by more than the latest standard error. Written before last.pt:
+        a kill in between must not leave a last.pt whose selection state claims weights best.pt
+        lacks. The window lives in last.pt, so a resume keeps it."""
+        move, select = self._selection_decision(scores, self.selection.add)
+        if move:
+            self._save_best(scores, select)
+        elif self.best_before_cut is not None:  # a cut moved best.pt; the whole-epoch choice stands
+            save_checkpoint(self.run_dir / BEST, self.best_before_cut)
+        self.best_before_cut = None
 
-        The selection score is the mean of the last `select_window` val/score values, so one lucky
-        epoch on a small split does not win; the window lives in last.pt, so a resume keeps it."""
-        score = self._selection_score(scores.get("score"))
-        if score is not None and self.config.train.validation.select_window > 1:
-            self.logger.scalars({"val/select_score": score}, self.pos.global_step)
-        if score is not None and score > self.pos.best_score:
-            self.pos.best_score = score
-            self._save_best(scores)
-        elif score is None and self.pos.best_score == float("-inf"):
-            self._save_best(scores)
+    def _update_best_at_cut(self, scores: dict[str, float]) -> None:
+        """Weights cut inside an epoch compete for best.pt as the next whole epoch would (`preview`),
+        but their score is not recorded: the resumed run's window is an uninterrupted run's. When
+        they take best.pt, the whole-epoch best.pt is kept inside last.pt (`best_before_cut`,
+        written first), so the resumed run's next whole-epoch decision can put it back and selects
+        exactly as a run that was never cut."""
+        move, select = self._selection_decision(scores, self.selection.preview)
+        if not move:
+            if self.best_before_cut is not None:
+                save_checkpoint(self.run_dir / BEST, self.best_before_cut)
+                self.best_before_cut = None
+            self._save(LAST)
+            return
+        if self.best_before_cut is None:
+            self.best_before_cut = self._read_best()
+        self._save(LAST)
+        self._save_best(scores, select)
 
-    def _selection_score(self, score: float | None) -> float | None:
+    def _selection_decision(self, scores: dict[str, float],
+                            decide: Callable[[float, float], tuple[bool, float]]) -> tuple[bool, float | None]:
+        """(best.pt moves to the current weights, their selection score) by `decide` (Selection.add
+        or .preview); without a score, best.pt follows the latest weights until the first validation."""
+        score = scores.get("score")
         if score is None:
+            return not self.selection.validated, None
+        move, select = decide(score, scores.get("score_sem", math.nan))
+        if self.config.train.validation.select_window > 1:
+            self.logger.scalars({"val/select_score": select}, self.pos.global_step)
+        return move, select
+
+    def _read_best(self) -> dict[str, Any] | None:
+        path = self.run_dir / BEST
+        if not path.is_file():
+            return None  # no whole epoch yet: the next one's decision always writes best.pt
+        try:
+            return load_checkpoint(path)
+        except ChromaFillError as err:
+            self._say(f"warning: {err}; best.pt now holds the cut weights, and a resumed run cannot restore the previous ones")
             return None
-        window = self.config.train.validation.select_window
-        self.pos.recent_scores = (self.pos.recent_scores + [score])[-window:]
-        return sum(self.pos.recent_scores) / len(self.pos.recent_scores)
 
     def _validate(self, final: bool) -> dict[str, float]:
         cfg = self.config.train.validation
@@ -330,8 +400,9 @@ class _Run:
             "epoch": self.pos.epoch,
             "step_in_epoch": self.pos.step_in_epoch,
             "global_step": self.pos.global_step,
-            "best_score": self.pos.best_score,
-            "recent_scores": self.pos.recent_scores,
+            "best_score": self.selection.best,
+            "recent_scores": self.selection.recent,
+            "best_before_cut": self.best_before_cut,
             "train_seconds": self.pos.train_seconds,
             "trainer": self.trainer.state_dict(),
             "rng": capture_rng(),
@@ -341,15 +412,18 @@ class _Run:
         if self.dist.is_main:
             save_checkpoint(self.run_dir / name, self._payload())
 
-    def _save_best(self, scores: dict[str, float]) -> None:
-        """best.pt holds weights only (no optimizer state), the inference generator first."""
+    def _save_best(self, scores: dict[str, float], select_score: float | None) -> None:
+        """best.pt holds weights only (no optimizer state), the inference generator first, and where
+        they were saved: completed epochs, the step inside the next one (weights cut by
+        train.max_minutes) and the global step."""
         state = self.trainer.state_dict()
-        payload = {"config": cfgio.to_dict(self.config), "epoch": self.pos.epoch, "global_step": self.pos.global_step,
-                   "scores": scores, "trainer": {k: state[k] for k in ("generator", "ema", "mask_net", "discriminator")}}
+        payload = {"config": cfgio.to_dict(self.config), "epoch": self.pos.epoch, "step_in_epoch": self.pos.step_in_epoch,
+                   "global_step": self.pos.global_step, "scores": scores, "select_score": select_score,
+                   "trainer": {k: state[k] for k in ("generator", "ema", "mask_net", "discriminator")}}
         save_checkpoint(self.run_dir / BEST, payload)
 
     def _summary(self, scores: dict[str, float]) -> None:
-        terms = " ".join(f"{k}={v:.4f}" for k, v in scores.items()) or "no validation"
+        terms = _score_text(scores) if "score" in scores else "no validation"
         lr = self.trainer.learning_rates()["lr/g"]
         epoch = f"{self.pos.epoch}" if not self.pos.step_in_epoch else f"{self.pos.epoch + 1} (cut at step {self.pos.step_in_epoch})"
         self._say(f"epoch {epoch}/{self.config.train.epochs} step {self.pos.global_step} lr {lr:.2e} | {terms}")
@@ -377,3 +451,22 @@ class _Run:
     def _say(self, message: str) -> None:
         if self.dist.is_main:
             print(message, file=sys.stderr, flush=True)
+
+
+def _score_text(scores: dict[str, float]) -> str:
+    """'val/score 0.6120 ± 0.0110 (ssim_full=... )': the score with its standard error over the
+    validation images, which says how much of a difference between two runs is noise."""
+    sem = scores.get("score_sem", math.nan)
+    terms = " ".join(f"{k}={v:.4f}" for k, v in scores.items() if k not in ("score", "score_sem"))
+    return f"val/score {scores['score']:.4f} ± {sem:.4f} ({terms})"
+
+
+def _to_cpu(tree: Any) -> Any:
+    """A checkpoint tree with its tensors on the CPU (best.pt held in memory for a later write)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.cpu()
+    if isinstance(tree, dict):
+        return {k: _to_cpu(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_cpu(v) for v in tree)
+    return tree

@@ -19,17 +19,26 @@ from data.datasets import to_tensor_gray
 from data.inference_set import InferenceDataset
 from data.io import write_rgb_png
 from metrics.torch_score import to_uint8
+from models.heads import gray_snap
 from utils.atomic import atomic_write
 from utils.errors import ChromaFillError
 
 
 @torch.no_grad()
 def generate(generator: nn.Module, gray: torch.Tensor, mask: torch.Tensor, tta: bool = False) -> torch.Tensor:
-    """Generator output in fp32; with `tta`, the mean with the prediction of the mirrored input."""
+    """Generator output in fp32; with `tta`, the mean with the prediction of the mirrored input, snapped again.
+
+    In eval mode the generator gray-snaps each pass (`gray_snap`: saturation below it -> exactly
+    gray). A pixel snapped in one pass and not in the other would average to half the other's
+    tint, the faint tint the snap exists to remove, so the mean is snapped with the same
+    threshold; a pixel gray in both passes stays exactly gray, and the luminance is kept.
+    """
     out = generator(gray, mask).float()
     if tta:
         flipped = generator(gray.flip(-1), mask.flip(-1)).float().flip(-1)
         out = (out + flipped) / 2
+        if not generator.training:
+            out = gray_snap(out, getattr(generator, "gray_snap", 0.0))
     return out
 
 

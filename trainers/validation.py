@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Callable, Iterable
 
+import numpy as np
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +30,10 @@ def validate(
 ) -> tuple[dict[str, float], torch.Tensor | None]:
     """Mean score terms over the split (at most `max_images`), plus an image grid of the first samples.
 
+    `score_sem` is the standard error of the mean score over the images (NaN with fewer than two):
+    how far the score could move on another draw of validation photos, which is what a difference
+    between two checkpoints must exceed before it means anything (trainers/selection.py).
+
     The grid has one row per sample: input | mask | prediction | target, as 3-channel images.
     Batches may differ in size (photo folders mix sizes): each is scored at its own size, and
     narrower samples are padded with black on the right in the grid.
@@ -47,7 +54,17 @@ def validate(
             rows = rows[:max_images]
             break
     means = mean_scores(rows, SCORE_KEYS)
+    if means:
+        means["score_sem"] = standard_error([row["score"] for row in rows])
     return means, _grid(visuals) if visuals else None
+
+
+def standard_error(values: list[float]) -> float:
+    """Standard error of the mean of the finite values (sample standard deviation / sqrt(n))."""
+    finite = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
+    if len(finite) < 2:
+        return math.nan
+    return float(scipy.stats.sem(finite, ddof=1))
 
 
 def _visual_rows(gray: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> list[list[torch.Tensor]]:

@@ -38,3 +38,15 @@ class ConfigError(ChromaFillError):
         """The same error with `prefix` put in front of its key."""
         key = f"{prefix}.{self.key}" if self.key else prefix
         return ConfigError(key, self.message)
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first non-blank line of `err`'s message, at most `limit` characters; its type name when it has none.
+
+    For one-line errors that quote a library's exception: many (torch, onnxruntime, urllib)
+    carry a multi-line message or a traceback-like dump after the line that says what failed.
+    """
+    line = next((text.strip() for text in str(err).splitlines() if text.strip()), "")
+    if not line:
+        return type(err).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,115 @@
+"""Every pre-fill (data.prefill) fills the hole only, with values drawn from the known pixels."""
+
+from __future__ import annotations
+
+import typing
+
+import numpy as np
+import pytest
+
+from data.config import DataConfig
+from data.prefill import PREFILL_METHODS, SLOW_PREFILLS, prefill
+from data.prefill_cache import PrefillCache, make_filler
+from trainers.config import config_from_dict
+from utils import config as cfgio
+from utils.errors import ConfigError
+
+FILLING = [m for m in PREFILL_METHODS if m != "none"]
+
+
+def damaged(truth: np.ndarray, box: tuple[int, int, int, int], fill: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    mask = np.zeros(truth.shape, bool)
+    mask[box[0]:box[1], box[2]:box[3]] = True
+    gray = truth.copy()
+    gray[mask] = fill
+    return gray, mask
+
+
+def gradient(size: int) -> np.ndarray:
+    """A smooth ramp in both directions (no two pixels of a row or column alike)."""
+    y, x = np.mgrid[0:size, 0:size]
+    return (40 + 2.5 * x + 1.5 * y).astype(np.uint8)
+
+
+def stripes(size: int) -> np.ndarray:
+    """Vertical bars 4 px wide: a texture whose continuation is exact, which smearing cannot reproduce."""
+    x = np.mgrid[0:size, 0:size][1]
+    return np.where((x // 4) % 2 == 0, 200, 60).astype(np.uint8)
+
+
+def hole_error(filled: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.abs(filled[mask].astype(float) - truth[mask]).mean())
+
+
+@pytest.mark.parametrize("method", PREFILL_METHODS)
+def test_known_pixels_stay_bit_exact_and_the_hole_is_filled_from_them(method: str) -> None:
+    rng = np.random.default_rng(0)
+    truth = np.clip(gradient(32).astype(int) + rng.integers(-3, 4, (32, 32)), 0, 255).astype(np.uint8)
+    gray, mask = damaged(truth, (10, 20, 12, 22))
+    out = prefill(gray, mask, method)
+    assert out.dtype == np.uint8 and out.shape == gray.shape
+    assert np.array_equal(out[~mask], gray[~mask]), "pixels outside the hole are returned unchanged"
+    assert np.array_equal(gray[mask], np.full(mask.sum(), 10)), "the input is not modified"
+    if method == "none":
+        assert np.array_equal(out, gray)
+    else:
+        # The constant 10 is far below every known pixel: a fill from the known side lands within their range.
+        known = gray[~mask]
+        assert known.min() - 5 <= out[mask].min() and out[mask].max() <= known.max() + 5, method
+
+
+@pytest.mark.parametrize("method", ["fsr_fast", "fsr_best"])
+def test_fsr_continues_a_smooth_gradient_almost_exactly(method: str) -> None:
+    truth = gradient(32)
+    gray, mask = damaged(truth, (10, 20, 12, 22))
+    constant = np.full_like(gray, int(round(gray[~mask].mean())))  # the best single gray for the hole
+    fsr, telea = prefill(gray, mask, method), prefill(gray, mask, "telea")
+    assert hole_error(fsr, truth, mask) < 1.5
+    assert hole_error(fsr, truth, mask) < hole_error(constant, truth, mask) / 4
+    assert hole_error(fsr, truth, mask) < hole_error(telea, truth, mask)
+
+
+@pytest.mark.parametrize("method", ["fsr_fast", "shiftmap"])
+def test_texture_continuing_fills_reproduce_stripes_that_telea_smears(method: str) -> None:
+    truth = stripes(64)
+    gray, mask = damaged(truth, (20, 40, 22, 42))
+    assert hole_error(prefill(gray, mask, method), truth, mask) < 2.0
+    assert hole_error(prefill(gray, mask, "telea"), truth, mask) > 30.0
+
+
+@pytest.mark.parametrize("method", FILLING)
+def test_no_hole_or_all_hole_returns_the_input(method: str) -> None:
+    gray = gradient(16)
+    for mask in (np.zeros(gray.shape, bool), np.ones(gray.shape, bool)):
+        assert np.array_equal(prefill(gray, mask, method), gray)
+
+
+def test_unknown_method_fails_naming_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match="'median'.*fsr_fast, fsr_best, shiftmap"):
+        prefill(np.zeros((8, 8), np.uint8), np.zeros((8, 8), bool), "median")
+
+
+def test_config_allows_exactly_the_prefill_methods() -> None:
+    literal = typing.get_type_hints(DataConfig)["prefill"]
+    assert typing.get_args(literal) == PREFILL_METHODS
+
+
+def test_config_rejects_an_unknown_prefill_naming_the_key_and_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"data\.prefill: got 'fsr'.*'telea', 'ns', 'fsr_fast', 'fsr_best', 'shiftmap'"):
+        config_from_dict({"data": {"prefill": "fsr"}})
+    with pytest.raises(ConfigError, match=r"data\.prefill_damages"):
+        config_from_dict({"data": {"prefill_damages": 0}})
+
+
+def test_the_checkpoint_config_records_the_prefill_and_old_ones_mean_telea() -> None:
+    stored = cfgio.to_dict(config_from_dict({"data": {"prefill": "fsr_fast"}}))
+    assert config_from_dict(stored).data.prefill == "fsr_fast"
+    del stored["data"]["prefill"]  # a checkpoint saved before the key existed
+    assert config_from_dict(stored).data.prefill == "telea"
+
+
+def test_only_slow_methods_are_cached(tmp_path) -> None:
+    for method in PREFILL_METHODS:
+        filler = make_filler(method, tmp_path)
+        assert isinstance(filler, PrefillCache) == (method in SLOW_PREFILLS), method
+        assert not isinstance(make_filler(method, None), PrefillCache)
