@@ -4,6 +4,7 @@
         [--steps 3] [--reps 5] [--variants same full bf16] [KEY=VALUE ...]
     python benchmarks/bench_train.py --score-check [--seeds 0 1 2]
     python benchmarks/bench_train.py --profile [--steps 2] [--variants ...]
+    python benchmarks/bench_train.py --recipes NAME=CONFIG[,KEY=VALUE...] ... [--steps 2] [--reps 5]
 
 Speed mode times generator+discriminator steps on one fixed batch of generated DACON-style
 pairs (data loading excluded) for the reference loop and each variant of our trainer
@@ -21,6 +22,13 @@ Profile mode runs each variant under torch.profiler (`reps` interleaved times) a
 seconds per step inside the convolution kernels against its unprofiled wall time per step:
 convolutions are the same oneDNN calls in every variant, so the reference's step time over a
 variant's convolution time bounds the ratio that variant could ever reach by removing other work.
+
+Recipes mode times whole training steps of several configs, each with its OWN crop size, batch
+size, amp, model and loss (one fixed generated batch each, data loading excluded; a pretrained
+encoder is timed after its frozen epochs, as most of a 20-minute run trains it), interleaved, and
+prints s/step, steps/s, the steps that would fit in 20 minutes at that rate and the ratio of
+steps/s to the first recipe: e.g. configs/cpu_budget.yaml against configs/unet_budget.yaml, or
+cpu_budget with narrower decoders (`cpu_dec96=configs/cpu_budget.yaml,model.generator.decoder_channels=[96,48,24,16,16]`).
 
 Score-check mode trains the smoke config on a generated dataset with train.amp off and bf16 for
 each seed (the same steps), and prints each run's final validation score, their mean and spread,
@@ -155,6 +163,62 @@ def speed(args: argparse.Namespace) -> None:
               f"{ref_median / median:7.2f} ({ref_best / best:5.2f}) {cpu_median / args.steps:10.3f} {ref_cpu / cpu_median:11.2f}")
 
 
+def parse_recipe(text: str) -> tuple[str, str, list[str]]:
+    """NAME=CONFIG[,KEY=VALUE...] -> (name, config, overrides); commas inside [...] stay in the value."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise argparse.ArgumentTypeError(f"--recipes: got {text!r}, expected NAME=CONFIG[,KEY=VALUE...]")
+    parts, depth, current = [], 0, ""
+    for char in rest:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return name, parts[0], parts[1:]
+
+
+def recipe_runs(args: argparse.Namespace, device: torch.device) -> tuple[dict[str, Any], dict[str, int]]:
+    """name -> callable running `args.steps` training steps of that recipe; name -> its batch size."""
+    runs, batches = {}, {}
+    for name, config_path, overrides in args.recipes:
+        config = load_config(config_path, [*overrides, *args.overrides])
+        torch.manual_seed(0)
+        trainer = GANTrainer(config, device)
+        trainer.on_epoch_start(getattr(config.model.generator, "encoder_frozen_epochs", 0))  # the encoder trains too
+        batch = make_batch(config.train.batch_size, config.data.crop_size, device)
+        runs[name] = lambda t=trainer, b=batch: [t.train_step(b) for _ in range(args.steps)]
+        batches[name] = config.train.batch_size
+        print(f"{name}: {' '.join([config_path, *overrides])}; batch {config.train.batch_size} of "
+              f"{config.data.crop_size}x{config.data.crop_size}, amp {config.train.amp}")
+    return runs, batches
+
+
+def recipes(args: argparse.Namespace) -> None:
+    """Training steps of whole recipes against each other (the first is the reference)."""
+    device = pick_device("auto")
+    print(machine_line(device))
+    runs, batches = recipe_runs(args, device)
+    for run in runs.values():
+        for _ in range(max(1, args.warmup)):
+            run()
+    times, cpu = interleaved_wall_and_cpu(runs, args.reps, device)
+    print(f"{args.steps} steps x {args.reps} interleaved repetitions; median (best); cpu = CPU seconds of this "
+          f"process per step (median); steps/20 min = 1200 / s/step")
+    first = next(iter(times))
+    ref_median, ref_best = summary(times[first])
+    ref_cpu = summary(cpu[first])[0]
+    print(f"{'recipe':<14} {'s/step':>15} {'steps/s':>8} {'img/s':>7} {'steps/20 min':>12} {'x ' + first:>16} {'cpu s/step':>10} {'x (cpu)':>7}")
+    for name, seconds in times.items():
+        median, best = summary(seconds)
+        per_step, cpu_median = median / args.steps, summary(cpu[name])[0]
+        print(f"{name:<14} {per_step:7.3f} ({best / args.steps:5.3f}) {1 / per_step:8.3f} {batches[name] / per_step:7.2f} "
+              f"{1200 / per_step:12.0f} {ref_median / median:7.2f} ({ref_best / best:5.2f}) {cpu_median / args.steps:10.3f} "
+              f"{ref_cpu / cpu_median:7.2f}")
+
+
 def convolution_seconds(run: Any) -> float:
     """Seconds spent inside convolution kernels during one call of `run` (torch.profiler: self
     time of the aten convolution ops, forward and backward)."""
@@ -225,6 +289,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--score-check", action="store_true", help="compare bf16 and fp32 validation scores instead")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the speed table: each run's convolution time (profiled) against its wall time")
+    parser.add_argument("--recipes", nargs="+", type=parse_recipe, metavar="NAME=CONFIG[,KEY=VALUE...]",
+                        help="instead of the variant table: whole training steps of these recipes, each at its own "
+                             "crop, batch and amp, against the first")
     parser.add_argument("--score-config", default="configs/smoke.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=3, help="score check: epochs per run")
@@ -238,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.score_check:
         score_check(args)
+    elif args.recipes:
+        recipes(args)
     elif args.profile:
         convolution_share(args)
     else:

@@ -5,7 +5,7 @@
 #
 #   bash benchmarks/colour_runs.sh /path/to/camvid /path/to/bsds500 [RUN ...]
 #
-# RUN names one of the runs below (default: all, in this order); `table` skips training and
+# RUN names one of the runs below (default: the first five, in this order); `table` skips training and
 # only writes the table (docs/quality_runs.md and .json) from the runs that exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,10 @@ RUNS=(
   "pretrained_bins_full_res|configs/cpu_budget.yaml|model.generator.chroma_scale=1"
   "pretrained_gate|configs/pretrained.yaml|model.generator.head=luma_gate"
   "scratch_encoder|configs/cpu_budget.yaml|model.generator.encoder_weights=none"
+  # Against pretrained_bins (constant lr, random crops); not in the default list, run them by name:
+  "bins_cosine|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05"
+  "bins_whole|configs/cpu_budget.yaml|data.augment.whole_photo_prob=0.5"
+  "bins_cosine_whole|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 data.augment.whole_photo_prob=0.5"
 )
 
 link_photos() {

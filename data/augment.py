@@ -1,5 +1,9 @@
 """Paired augmentation on uint8 arrays: the same crop, rescale and flip for input, target and mask.
 
+A training image is either a random crop or, with `data.augment.whole_photo_prob`, the whole
+photo shrunk to the crop size (`whole_photo`): colour depends on the whole scene, which a 128-px
+crop of a 480x360 photo mostly leaves out while inference sees all of it.
+
 Working on uint8 numpy views before any float conversion is the cheapest place to do it (a crop
 is a slice). Rescaling keeps the damage model exact: the target is resized, the mask is resized
 with nearest neighbour, and the input is recomputed as L(target) with the constant fill inside
@@ -102,6 +106,47 @@ def _flipped(flip: bool, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def _interpolation(source: int, size: int) -> int:
     return cv2.INTER_AREA if source > size else cv2.INTER_LINEAR
+
+
+def random_flip(
+    gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A left-right flip of all three with probability 0.5 (when `cfg.hflip`); contiguous copies out."""
+    return _flipped(bool(cfg.hflip and rng.random() < 0.5), gray, rgb, mask)  # type: ignore[return-value]
+
+
+def _centre_square(h: int, w: int) -> tuple[slice, slice]:
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return np.s_[top : top + side, left : left + side]
+
+
+def whole_photo(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The whole photo as a size x size training image: its centred square, resized.
+
+    The centred square (the short side's width: 75 % of a 4:3 photo) keeps the aspect ratio and
+    adds no border: padding to a square would train the colour on borders no inference image
+    has. Damage is drawn afterwards, on this small image, so the hole covers the usual 1-13 % of
+    what the network sees, as at inference (a hole drawn on the large photo and cropped can fill
+    a whole crop or miss it).
+    """
+    square = np.ascontiguousarray(rgb[_centre_square(*rgb.shape[:2])])
+    interp = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(square, (size, size), interpolation=interp)
+
+
+def whole_photo_pair(
+    gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray | None, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`whole_photo` of a pair that already has its damage (a DACON pair): the centred square of
+    all three, resized as `random_crop` rescales (the mask by nearest neighbour, the input
+    recomputed as L(target) with the constant fill). `mask=None`: `gray != L(rgb)`."""
+    window = _centre_square(*rgb.shape[:2])
+    gray, rgb = gray[window], rgb[window]
+    mask = gray != pil_luma(np.ascontiguousarray(rgb)) if mask is None else mask[window]
+    if rgb.shape[0] != size:
+        gray, rgb, mask = _resize(gray, rgb, mask, size)
+    return np.ascontiguousarray(gray), np.ascontiguousarray(rgb), np.ascontiguousarray(mask)
 
 
 def _resize(gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

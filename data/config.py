@@ -50,6 +50,14 @@ class AugmentConfig:
     hflip: bool = param(True, "flip training crops left-right with probability 0.5")
     scale_min: float = param(1.0, "smallest random rescale factor of a training image before cropping (1 = off)", gt=0.0)
     scale_max: float = param(1.0, "largest random rescale factor of a training image before cropping (1 = off)", gt=0.0)
+    whole_photo_prob: float = param(
+        0.0,
+        "probability of training on the whole photo (its centred square) resized to data.crop_size instead of a random "
+        "crop: the scene's context, as inference sees it; a photo's damage is then drawn at the crop size (the usual "
+        "area fraction), a DACON pair's is shrunk with it; scale_min/scale_max do not apply to it",
+        ge=0.0,
+        le=1.0,
+    )
 
     def check(self) -> None:
         if self.scale_min > self.scale_max:

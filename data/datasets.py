@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from data.augment import center_crop, ensure_size, random_crop, random_crop_filled
+from data.augment import center_crop, ensure_size, random_crop, random_crop_filled, random_flip, whole_photo, whole_photo_pair
 from data.config import AugmentConfig, DamageConfig
 from data.damage import synthesize_damage
 from data.io import read_gray, read_rgb
@@ -128,6 +128,9 @@ class PairDataset(Dataset):
 
     def _train_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
         o = self.options
+        # Drawn only when enabled, so configs without whole photos keep their random streams.
+        if o.augment.whole_photo_prob > 0 and rng.random() < o.augment.whole_photo_prob:
+            return self._whole_photo_sample(item, rgb, gray, rng)
         mask = None
         if gray is None or (o.resynth_prob > 0 and rng.random() < o.resynth_prob):
             gray, mask = synthesize_damage(rgb, rng, o.damage)
@@ -148,6 +151,18 @@ class PairDataset(Dataset):
         gray, rgb, mask = ensure_size(gray, rgb, mask, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
         gray, filled, rgb, mask = random_crop_filled(gray, filled, rgb, mask, rng, o.crop_size, o.augment)
         return make_sample(gray, rgb, mask, item.name, filled)
+
+    def _whole_photo_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
+        """The whole photo at the crop size (data/augment.py `whole_photo`); a photo's damage is
+        drawn on the small image, a DACON pair keeps its own, shrunk with it."""
+        o = self.options
+        if gray is None or (o.resynth_prob > 0 and rng.random() < o.resynth_prob):
+            rgb = whole_photo(rgb, o.crop_size)
+            gray, mask = synthesize_damage(rgb, rng, o.damage)
+        else:
+            gray, rgb, mask = whole_photo_pair(gray, rgb, None, o.crop_size)
+        gray, rgb, mask = random_flip(gray, rgb, mask, rng, o.augment)
+        return make_sample(gray, rgb, mask, item.name, self.fill(gray, mask))
 
     def _val_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
         o = self.options

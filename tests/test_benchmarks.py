@@ -46,6 +46,27 @@ def test_bench_train_profile(monkeypatch, capsys):
         assert float(row.group(1)) > 0 and float(row.group(2)) > 0
 
 
+def test_bench_train_recipes_each_at_its_own_crop_and_batch(monkeypatch, capsys):
+    out = run_script("bench_train.py", ["--recipes", "small=configs/smoke.yaml",
+                                        "narrow=configs/smoke.yaml,train.batch_size=1,data.crop_size=32,train.optim.betas=[0.5,0.9]",
+                                        "--steps", "1", "--reps", "2", "--warmup", "0"], monkeypatch, capsys)
+    assert "small: configs/smoke.yaml; batch 2 of 64x64, amp off" in out
+    assert "narrow: configs/smoke.yaml train.batch_size=1 data.crop_size=32 train.optim.betas=[0.5,0.9]; batch 1 of 32x32" in out
+    for name in ("small", "narrow"):
+        assert re.search(rf"^{name}\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER}\s+{NUMBER}\s+\d+\s+{NUMBER} \(\s*{NUMBER}\)\s+{NUMBER}\s+{NUMBER}$",
+                         out, re.M), out
+    assert re.search(r"^small .* 1\.00 \( 1\.00\)\s+[-+]?\d+(?:\.\d+)?\s+1\.00$", out, re.M)
+
+
+def test_bench_depthwise_times_the_encoders_depthwise_convolutions(monkeypatch, capsys):
+    out = run_script("bench_depthwise.py", ["--train", "1x64", "--infer", "1x64", "--reps", "1", "--warmup", "0",
+                                            "model.generator.encoder_weights=none"], monkeypatch, capsys)
+    assert "train 1x64x64: 16 depthwise convolutions" in out and "forward + backward" in out
+    assert "infer 1x64x64: 16 depthwise convolutions" in out
+    for combination in ("channels_last fp32", "channels_last bf16", "contiguous fp32", "contiguous bf16"):
+        assert len(re.findall(rf"^  {combination}\s+{NUMBER} \(\s*{NUMBER}\)  x\s*{NUMBER} vs channels_last fp32; cpu\s+{NUMBER}  x\s*{NUMBER}$", out, re.M)) == 2, out
+
+
 def test_bench_train_score_check(monkeypatch, capsys, tmp_path):
     out = run_script("bench_train.py", ["--score-check", "--seeds", "0", "--epochs", "1", "--pairs", "8",
                                         "--image-size", "64", "data.val.fraction=0.25"], monkeypatch, capsys)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
+import torch
 
-from data.augment import ensure_size, random_crop
+from data.augment import ensure_size, random_crop, whole_photo, whole_photo_pair
 from data.config import AugmentConfig, DamageConfig
 from data.damage import synthesize_damage
+from data.datasets import PairDataset, PairOptions
+from data.sources import PairItem
 from data.synthetic import natural_image
 from utils.color import pil_luma
 from utils.errors import ChromaFillError
@@ -78,3 +84,75 @@ def test_crop_larger_than_image_fails_clearly_or_pads() -> None:
     assert np.array_equal(g, pil_luma(t)), "padding keeps input == L(target)"
     g, t, m = random_crop(g, t, m, np.random.default_rng(0), 40, AugmentConfig())
     assert t.shape == (40, 40, 3)
+
+
+def test_whole_photo_is_the_centred_square_shrunk_to_the_crop_size() -> None:
+    rgb = coordinate_image(90, 120)  # R = row, G = column: the centred square spans columns 15..104
+    t = whole_photo(rgb, 45)
+    assert t.shape == (45, 45, 3) and t.dtype == np.uint8
+    rows, cols = t[:, :, 0].astype(int), t[:, :, 1].astype(int)
+    assert abs(rows[0, 0] - 0) <= 1 and abs(rows[-1, 0] - 89) <= 1, "all rows, top to bottom"
+    assert abs(cols[0, 0] - 15) <= 1 and abs(cols[0, -1] - 104) <= 1, "the centred 90 columns, not the full 120"
+    assert np.array_equal(whole_photo(rgb[:, 15:105], 90), rgb[:, 15:105]), "a square at the crop size is unchanged"
+
+
+def _uint8(t: torch.Tensor) -> np.ndarray:
+    return (t.permute(1, 2, 0) * 255).round().byte().numpy() if t.shape[0] == 3 else (t[0] * 255).round().byte().numpy()
+
+
+def _photo_items(folder: Path, count: int) -> list[PairItem]:
+    rng = np.random.default_rng(3)
+    items = []
+    for i in range(count):
+        path = folder / f"p{i}.png"
+        cv2.imwrite(str(path), natural_image(90, 120, rng)[:, :, ::-1])
+        items.append(PairItem(path.name, path, None, 90, 120))
+    return items
+
+
+def test_whole_photo_samples_are_the_whole_scene_with_damage_drawn_at_the_crop_size(tmp_path: Path) -> None:
+    """Every sample is the whole photo at 48x48 (or its mirror image), damaged exactly, with the
+    hole covering 1-13 % of the 48x48 image."""
+    items = _photo_items(tmp_path, 3)
+    damage = DamageConfig()
+    options = PairOptions(crop_size=48, augment=AugmentConfig(whole_photo_prob=1.0), damage=damage, prefill="none")
+    dataset = PairDataset(items, options, seed=0, train=True)
+    flips = 0
+    for epoch in range(8):
+        for index, item in enumerate(items):
+            sample = dataset[(epoch, index)]
+            gray, target, mask = _uint8(sample["raw_input"]), _uint8(sample["target"]), sample["mask"][0].numpy() > 0.5
+            assert gray.shape == mask.shape == (48, 48) and target.shape == (48, 48, 3)
+            assert damage.area_min <= mask.mean() <= damage.area_max
+            assert np.array_equal(gray[~mask], pil_luma(target)[~mask]) and len(np.unique(gray[mask])) == 1
+            whole = whole_photo(cv2.imread(str(item.target))[:, :, ::-1], 48)
+            flipped = np.array_equal(target, whole[:, ::-1])
+            assert flipped or np.array_equal(target, whole)
+            flips += int(flipped)
+    assert 0 < flips < 24, "whole photos are flipped like crops"
+
+
+def test_whole_photo_prob_mixes_whole_photos_and_crops(tmp_path: Path) -> None:
+    items = _photo_items(tmp_path, 4)
+
+    def dataset(**augment) -> PairDataset:
+        return PairDataset(items, PairOptions(48, AugmentConfig(hflip=False, **augment), DamageConfig(), "none"), seed=0, train=True)
+
+    half = dataset(whole_photo_prob=0.5)
+    whole_count = 0
+    for epoch in range(5):
+        for index, item in enumerate(items):
+            target = _uint8(half[(epoch, index)]["target"])
+            whole_count += int(np.array_equal(target, whole_photo(cv2.imread(str(item.target))[:, :, ::-1], 48)))
+    assert 3 <= whole_count <= 17, f"about half of 20 samples are whole photos, got {whole_count}"
+
+
+def test_whole_photo_of_a_dacon_pair_keeps_its_own_damage() -> None:
+    rng = np.random.default_rng(5)
+    rgb = natural_image(96, 128, rng)
+    gray, mask = synthesize_damage(rgb, rng, DamageConfig(area_min=0.05, area_max=0.08))
+    g, t, m = whole_photo_pair(gray, rgb, None, 48)
+    assert g.shape == m.shape == (48, 48) and np.array_equal(t, whole_photo(rgb, 48))
+    assert np.array_equal(g[~m], pil_luma(t)[~m]) and np.all(g[m] == gray[mask][0])
+    square_fraction = mask[:, 16:112].mean()
+    assert abs(m.mean() - square_fraction) < 0.01, "the hole shrinks with the photo"

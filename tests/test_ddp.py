@@ -82,3 +82,15 @@ def test_pretrained_encoder_and_chroma_bins_train_identically_on_both_ranks(daco
     assert [r["global_step"] for r in ranks] == [4, 4]
     assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
     assert [r["find_unused_parameters"] for r in ranks] == [False, False]
+
+
+def test_time_schedule_follows_rank_0_clock_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
+    """cosine_time sets the lr after every step from the training time: the ranks' own clocks read
+    differently, so both must use rank 0's (shared in the stop collective), or their learning rates
+    and then their weights would differ in the last bits. The warm-up makes the lr move fast."""
+    ranks = run_two_ranks(tmp_path, dacon_root, "plain", "train.epochs=2", "train.scheduler.type=cosine_time",
+                          "train.max_minutes=60", "train.scheduler.warmup_fraction=0.5")
+    assert [r["global_step"] for r in ranks] == [4, 4]
+    assert ranks[0]["learning_rates"] == ranks[1]["learning_rates"]
+    assert 2e-5 < ranks[0]["learning_rates"]["lr/g"] < 2e-4  # inside the warm-up, past its start at lr/10
+    assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]

@@ -82,7 +82,8 @@ def collectives(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_a_training_step_makes_one_collective_carrying_the_stop_flags(
         tmp_path: Path, group_of_one, collectives: list[int], monkeypatch: pytest.MonkeyPatch, nan_loss: bool) -> None:
     """The GAN step used to ask all ranks 4 times (D loss, D gradients, G loss, G gradients) and the
-    loop once more for its stop decisions; now one vector: [not finite, signal, out of time]."""
+    loop once more for its stop decisions; now one vector: [not finite, signal, out of time, rank 0's
+    training seconds]."""
     root = make_dacon_root(tmp_path / "data", n_train=4, n_test=1)
     config = load_config(SMOKE, [f"data.root={root}", "train.device=cpu"])
     trainer = GANTrainer(config, torch.device("cpu"), DistInfo(rank=0, world_size=2))
@@ -92,7 +93,7 @@ def test_a_training_step_makes_one_collective_carrying_the_stop_flags(
         monkeypatch.setattr(GeneratorLoss, "forward", lambda self, *a, **k: (original(self, *a, **k)[0] * float("nan"), {}))
     batch = next(iter(build_loader(build_datasets(config.data, 0).train, 2, shuffle=False, num_workers=0, seed=0, drop_last=True)))
     collectives.clear()
-    result = trainer.train_step(batch, lambda: (False, True))
-    assert collectives == [3]
-    assert result.vote.out_of_time and not result.vote.interrupted
+    result = trainer.train_step(batch, lambda: (False, True, 12.5))
+    assert collectives == [4]
+    assert result.vote.out_of_time and not result.vote.interrupted and result.vote.train_seconds == 12.5
     assert result.finite is (not nan_loss) and trainer.nonfinite_total == int(nan_loss)

@@ -39,14 +39,17 @@ class OptimConfig:
 
 @dataclass
 class SchedulerConfig:
-    type: Literal["constant", "linear", "cosine", "plateau"] = param(
+    type: Literal["constant", "linear", "cosine", "plateau", "cosine_time"] = param(
         "linear",
-        "learning-rate schedule per epoch: linear = pix2pix (constant, then linear decay to 0 from "
-        "decay_start), cosine = cosine decay to min_lr_ratio, plateau = ReduceLROnPlateau on val/score",
+        "learning-rate schedule: per epoch, linear = pix2pix (constant, then linear decay to 0 from "
+        "decay_start), cosine = cosine decay to min_lr_ratio, plateau = ReduceLROnPlateau on val/score; "
+        "per step, cosine_time = cosine decay to min_lr_ratio over train.max_minutes of training time "
+        "(validation not counted; the time is kept in last.pt, so a resumed run continues the curve)",
     )
-    warmup_epochs: int = param(0, "epochs of linear warm-up from lr/10 before the schedule", ge=0)
+    warmup_epochs: int = param(0, "epochs of linear warm-up from lr/10 before the schedule (not cosine_time)", ge=0)
+    warmup_fraction: float = param(0.0, "cosine_time: fraction of train.max_minutes of linear warm-up from lr/10", ge=0.0, lt=1.0)
     decay_start: float = param(0.5, "linear: fraction of train.epochs after which the decay starts", ge=0.0, le=1.0)
-    min_lr_ratio: float = param(0.0, "cosine: final lr as a fraction of the initial lr", ge=0.0, le=1.0)
+    min_lr_ratio: float = param(0.0, "cosine, cosine_time: final lr as a fraction of the initial lr", ge=0.0, le=1.0)
     plateau_factor: float = param(0.5, "plateau: lr multiplier when the score stalls", gt=0.0, lt=1.0)
     plateau_patience: int = param(3, "plateau: epochs without improvement before lowering the lr", ge=0)
 
@@ -100,7 +103,9 @@ class TrainConfig:
     deterministic: bool = param(False, "deterministic kernels, for exactly reproducible runs (slower)")
     d_steps_per_g: int = param(1, "discriminator updates per generator update", ge=1)
     grad_clip: float = param(0.0, "clip each network's gradient norm to this value (0 = off)", ge=0.0)
-    max_minutes: float = param(0.0, "stop cleanly after this many minutes of training (0 = no limit)", ge=0.0)
+    max_minutes: float = param(
+        0.0, "stop cleanly after this many minutes of training in all, counted across resumes (raise it on resume to "
+        "train longer); validation and test predictions are not counted (0 = no limit)", ge=0.0)
     max_nonfinite_steps: int = param(20, "stop with a checkpoint after this many non-finite losses in a row", ge=1)
     mask_net_weight: float = param(1.0, "weight of the mask net's loss, BCE + soft Dice on the true masks (when model.mask_net is enabled)", ge=0.0)
     sync_batchnorm: bool = param(False, "under torchrun, convert BatchNorm layers to SyncBatchNorm")
@@ -116,8 +121,15 @@ class TrainConfig:
     test: TestConfig = section(TestConfig)
 
     def check(self) -> None:
-        if self.scheduler.type == "plateau" and self.scheduler.warmup_epochs:
-            raise ConfigError("scheduler.warmup_epochs", f"got {self.scheduler.warmup_epochs}, expected 0 with scheduler.type 'plateau'")
+        sched = self.scheduler
+        if sched.type in ("plateau", "cosine_time") and sched.warmup_epochs:
+            hint = "; cosine_time warms up with scheduler.warmup_fraction" if sched.type == "cosine_time" else ""
+            raise ConfigError("scheduler.warmup_epochs", f"got {sched.warmup_epochs}, expected 0 with scheduler.type {sched.type!r}{hint}")
+        if sched.type != "cosine_time" and sched.warmup_fraction:
+            raise ConfigError("scheduler.warmup_fraction", f"got {sched.warmup_fraction}, expected 0 unless scheduler.type is 'cosine_time' (type is {sched.type!r}; epoch schedules warm up with scheduler.warmup_epochs)")
+        if sched.type == "cosine_time" and not self.max_minutes:
+            raise ConfigError("max_minutes", "got 0 (no time budget), expected a number of minutes > 0 with scheduler.type "
+                              "'cosine_time': the schedule follows the fraction of train.max_minutes trained")
 
 
 @dataclass

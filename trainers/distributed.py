@@ -60,36 +60,44 @@ class StepVote:
     finite: bool = True  # every rank's losses were finite
     interrupted: bool = False  # a signal arrived on some rank
     out_of_time: bool = False  # rank 0's time budget is spent
+    train_seconds: float = 0.0  # rank 0's training seconds when it voted (the clock behind the budget and cosine_time)
 
 
 def step_vote(finite: bool, signal_requested: bool, main_out_of_time: bool, info: DistInfo,
-              device: torch.device) -> StepVote:
+              device: torch.device, main_train_seconds: float = 0.0) -> StepVote:
     """The one per-step collective: whether every rank's losses are finite (asked before the
     generator's backward pass: a rank that skipped it while the others ran it would leave them
-    waiting for its gradient buckets forever), packed with the stop decisions of `stop_decisions`.
+    waiting for its gradient buckets forever), packed with the stop decisions of `stop_decisions`
+    and rank 0's training seconds (float64, so every rank's time-following lr is bit-identical).
     """
     if not info.enabled:
-        return StepVote(finite, signal_requested, main_out_of_time)
+        return StepVote(finite, signal_requested, main_out_of_time, main_train_seconds)
+    main = info.is_main
     value = torch.tensor([0.0 if finite else 1.0, 1.0 if signal_requested else 0.0,
-                          1.0 if (info.is_main and main_out_of_time) else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    not_finite, signal, out_of_time = value.tolist()
-    return StepVote(not_finite == 0, signal > 0, out_of_time > 0)
+                          1.0 if (main and main_out_of_time) else 0.0, main_train_seconds if main else 0.0],
+                         dtype=torch.float64, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)  # the seconds: rank 0's value against the others' 0
+    not_finite, signal, out_of_time, seconds = value.tolist()
+    return StepVote(not_finite == 0, signal > 0, out_of_time > 0, seconds)
 
 
-def stop_decisions(signal_requested: bool, main_out_of_time: bool, info: DistInfo,
-                   device: torch.device) -> tuple[bool, bool]:
-    """(stop for a signal, stop for the time budget), the same on every rank, in one collective.
+def stop_decisions(signal_requested: bool, main_out_of_time: bool, main_train_seconds: float, info: DistInfo,
+                   device: torch.device) -> tuple[bool, bool, float]:
+    """(stop for a signal, stop for the time budget, rank 0's training seconds), the same on every
+    rank, in one collective.
 
     A signal on any rank stops all of them; the time budget is rank 0's clock alone, since the
-    ranks' clocks read slightly differently and one rank stopping early would hang the rest.
+    ranks' clocks read slightly differently and one rank stopping early would hang the rest. Every
+    rank's time-following learning rate uses rank 0's seconds too (float64, so bit-identical):
+    ranks whose learning rates differed by a rounding would train apart.
     """
     if not info.enabled:
-        return signal_requested, main_out_of_time
-    value = torch.tensor([1.0 if signal_requested else 0.0, 1.0 if (info.is_main and main_out_of_time) else 0.0],
-                         device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value[0].item() > 0), bool(value[1].item() > 0)
+        return signal_requested, main_out_of_time, main_train_seconds
+    main = info.is_main
+    value = torch.tensor([1.0 if signal_requested else 0.0, 1.0 if (main and main_out_of_time) else 0.0,
+                          main_train_seconds if main else 0.0], dtype=torch.float64, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)  # the seconds: rank 0's value against the others' 0
+    return bool(value[0].item() > 0), bool(value[1].item() > 0), float(value[2].item())
 
 
 def broadcast_score(score: float | None, info: DistInfo, device: torch.device) -> float | None:

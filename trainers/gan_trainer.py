@@ -25,7 +25,7 @@ from trainers.checkpoint import generator_weights
 from trainers.config import Config
 from trainers.distributed import DistInfo, StepVote, step_vote
 from trainers.optimizers import build_adam
-from trainers.schedule import build_scheduler
+from trainers.schedule import TrainingTimeLR, build_scheduler, load_scheduler_state
 from utils.errors import ChromaFillError, first_line
 
 
@@ -119,9 +119,9 @@ class GANTrainer:
         move = lambda t: t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)  # noqa: E731
         return move(batch["input"]), move(batch["target"]), move(batch["mask"])
 
-    def train_step(self, batch: dict[str, Any], stop_flags: Callable[[], tuple[bool, bool]] = _no_stop) -> StepResult:
+    def train_step(self, batch: dict[str, Any], stop_flags: Callable[[], tuple] = _no_stop) -> StepResult:
         """One pix2pix step. `stop_flags()` -> (a signal arrived, the time budget is spent) on this
-        rank: asked inside the step and agreed by all ranks in the step's one collective
+        rank, optionally with this rank's training seconds (shared from rank 0 as `vote.train_seconds`): asked inside the step and agreed by all ranks in the step's one collective
         (`step_vote`), which also decides whether every rank's losses are finite."""
         gray, target, mask = self.to_device(batch)
         self.generator.train()
@@ -140,7 +140,8 @@ class GANTrainer:
         if d_stepped:  # the same on every rank (see _update)
             total, terms = self._generator_objective(gray, target, mask, fake, batch, chroma_logits)
             finite = finite and bool(torch.isfinite(total).all())
-        vote = step_vote(finite, *stop_flags(), self.dist, self.device)
+        flags = stop_flags()  # (signal, out of time[, rank 0's training seconds])
+        vote = step_vote(finite, flags[0], flags[1], self.dist, self.device, *flags[2:])
         if not (d_stepped and vote.finite):
             return self._skip(scalars, vote)
         assert total is not None and terms is not None
@@ -278,9 +279,9 @@ class GANTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         if self.opt_d is not None and state.get("opt_d") is not None:
             self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
+        load_scheduler_state(self.sched_g, state["sched_g"])
         if self.sched_d is not None and state.get("sched_d") is not None:
-            self.sched_d.load_state_dict(state["sched_d"])
+            load_scheduler_state(self.sched_d, state["sched_d"])
         self.scaler.load_state_dict(state["scaler"])
         self.nonfinite_total = int(state.get("nonfinite_total", 0))
 
@@ -335,6 +336,12 @@ class GANTrainer:
         self.generator = module
         gc.collect()
         self.generator = self._ddp(module, find_unused=frozen)
+
+    def follow_training_time(self, train_seconds: float) -> None:
+        """After each step: a time-following schedule (cosine_time) sets the lr of the next step."""
+        for scheduler in (self.sched_g, self.sched_d):
+            if isinstance(scheduler, TrainingTimeLR):
+                scheduler.follow(train_seconds)
 
     def learning_rates(self) -> dict[str, float]:
         rates = {"lr/g": self.opt_g.param_groups[0]["lr"]}

@@ -16,6 +16,7 @@ from data.build import DataSplits, build_datasets, build_loader, build_whole_ima
 from trainers.bundled import bundled_errors, resolve_model
 from trainers.checkpoint import (BEST, LAST, CorruptCheckpointError, checkpoint_position, epoch_checkpoint_name, first_difference,
                                  load_checkpoint, previous_good_checkpoint, rotate_epoch_checkpoints, save_checkpoint)
+from trainers.clock import Now, TrainingClock
 from trainers.config import Config, config_from_dict
 from trainers.distributed import (DistInfo, barrier, broadcast_score, init_distributed, mean_scalars, shutdown_distributed,
                                   stop_decisions)
@@ -52,25 +53,29 @@ class Position:
     epoch: int = 0
     step_in_epoch: int = 0
     global_step: int = 0
+    train_seconds: float = 0.0  # training time so far, across resumes: train.max_minutes and cosine_time follow it
 
 
-def run_training(config: Config, resume: str | None = None, load_from: str | None = None) -> int:
-    """Train as the config says; returns the process exit code."""
+def run_training(config: Config, resume: str | None = None, load_from: str | None = None,
+                 now: Now = time.monotonic) -> int:
+    """Train as the config says; returns the process exit code. `now` is the training clock's time
+    source (tests pass a fake one)."""
     device = pick_device(config.train.device)
     dist = init_distributed(device.type, config.train.distributed_timeout_minutes)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
     try:
-        return _Run(config, device, dist, resume, load_from).run()
+        return _Run(config, device, dist, resume, load_from, now).run()
     finally:
         shutdown_distributed(dist)
 
 
 class _Run:
     def __init__(self, config: Config, device: torch.device, dist: DistInfo, resume: str | None,
-                 load_from: str | None) -> None:
+                 load_from: str | None, now: Now = time.monotonic) -> None:
         self.config = config
+        self.clock = TrainingClock(now)
         self.device = device
         self.dist = dist
         self.run_dir = config.experiment.run_dir
@@ -148,7 +153,8 @@ class _Run:
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         self.trainer.load_state_dict(checkpoint["trainer"])
-        self.pos = Position(checkpoint["epoch"], checkpoint["step_in_epoch"], checkpoint["global_step"])
+        self.pos = Position(checkpoint["epoch"], checkpoint["step_in_epoch"], checkpoint["global_step"],
+                            float(checkpoint.get("train_seconds", 0.0)))
         self.selection.recent = list(checkpoint.get("recent_scores", []))[-self.selection.window:]
         self.selection.best = checkpoint["best_score"]
         self.best_before_cut = _to_cpu(checkpoint.get("best_before_cut"))
@@ -159,21 +165,22 @@ class _Run:
 
     def run(self) -> int:
         train = self.config.train
-        started = time.monotonic()
+        if self._budget_spent_before_start():
+            return 0
         with GracefulStop() as stop:
             try:
                 while self.pos.epoch < train.epochs:
-                    ended = self._train_epoch(stop, started)
+                    ended = self._train_epoch(stop)
                     if ended is EpochEnd.SIGNAL:
                         return self._stopped(stop)
                     if ended is EpochEnd.OUT_OF_TIME:
                         self._end_cut_epoch()
                         break
-                    out_of_time = self._decide_stop(stop, started)[1]
+                    out_of_time = self._decide_stop(stop)[1]
                     self._end_epoch(final=self.pos.epoch + 1 >= train.epochs or out_of_time)
                     if out_of_time and self.pos.epoch < train.epochs:
                         self._say(f"train.max_minutes={train.max_minutes} reached after epoch {self.pos.epoch}; stopping. "
-                                  f"Continue with --resume auto (it starts epoch {self.pos.epoch + 1})")
+                                  f"Continue with --resume auto and a larger train.max_minutes (it starts epoch {self.pos.epoch + 1})")
                         break
             except NonFiniteError:
                 self._save(LAST)
@@ -201,15 +208,16 @@ class _Run:
             text += f", mean of the last {self.config.train.validation.select_window} validations {best['select_score']:.4f}"
         return text
 
-    def _train_epoch(self, stop: GracefulStop, started: float) -> EpochEnd:
+    def _train_epoch(self, stop: GracefulStop) -> EpochEnd:
         """One epoch from `pos.step_in_epoch`, or until a signal or the time budget cuts it short."""
         train = self.config.train
+        self.clock.start(self.pos.train_seconds)  # the time since the last step (validation) is not training
         self.trainer.on_epoch_start(self.pos.epoch)  # e.g. a pretrained encoder frozen for its first epochs
         self.sampler.set_epoch(self.pos.epoch, self.pos.step_in_epoch * train.batch_size)
         steps_total = len(self.sampler) // train.batch_size + self.pos.step_in_epoch
         progress = EpochProgress(self.pos.epoch + 1, train.epochs, steps_total, self.pos.step_in_epoch, self.dist.is_main)
         tick = time.perf_counter()
-        stop_flags = lambda: (stop.requested, self._out_of_time(started))  # noqa: E731
+        stop_flags = lambda: self._stop_flags(stop)  # noqa: E731
         try:
             for batch in self.loader:
                 # The position counts the step being taken: the stop flags, asked inside it, read it.
@@ -221,7 +229,9 @@ class _Run:
                 progress.update(result.scalars, images_per_s)
                 if self.pos.global_step % train.log_every_steps == 0:
                     self._log_step(result.scalars, images_per_s)
-                interrupted, out_of_time = result.vote.interrupted, result.vote.out_of_time  # agreed in the step's vote
+                vote = result.vote  # agreed in the step's one collective, with rank 0's training seconds
+                interrupted, out_of_time, self.pos.train_seconds = vote.interrupted, vote.out_of_time, vote.train_seconds
+                self.trainer.follow_training_time(self.pos.train_seconds)
                 if interrupted:
                     self._save(LAST)
                     return EpochEnd.SIGNAL
@@ -233,10 +243,19 @@ class _Run:
             progress.close()
         return EpochEnd.COMPLETE
 
-    def _decide_stop(self, stop: GracefulStop, started: float) -> tuple[bool, bool]:
-        """(a signal arrived, the time budget is spent), agreed by all ranks in one collective; used
-        between epochs (inside one, each step's vote carries the same flags)."""
-        return stop_decisions(stop.requested, self._out_of_time(started), self.dist, self.device)
+    def _stop_flags(self, stop: GracefulStop) -> tuple[bool, bool, float]:
+        """(a signal arrived, the time budget is spent, training seconds) on this rank, asked inside
+        each step; the step's vote keeps rank 0's budget decision and seconds for every rank."""
+        seconds = self.clock.read()
+        return stop.requested, self._out_of_time(seconds), seconds
+
+    def _decide_stop(self, stop: GracefulStop) -> tuple[bool, bool]:
+        """(a signal arrived, the time budget is spent), agreed by all ranks in one collective, which
+        also gives every rank rank 0's training seconds; used between epochs (inside one, each
+        step's vote carries the same)."""
+        interrupted, out_of_time, self.pos.train_seconds = stop_decisions(
+            stop.requested, *self._stop_flags(stop)[1:], self.dist, self.device)
+        return interrupted, out_of_time
 
     def _log_step(self, scalars: dict[str, float], images_per_s: float) -> None:
         values = mean_scalars(scalars, self.trainer.scalar_names(), self.dist, self.device)
@@ -279,8 +298,8 @@ class _Run:
             self._summary(scores)
         self._predict_test(final=True)
         self._say(f"train.max_minutes={self.config.train.max_minutes} reached inside epoch {self.pos.epoch + 1} at step "
-                  f"{self.pos.step_in_epoch}; {self.run_dir / LAST} saved there, so --resume auto continues the epoch "
-                  "from the next step")
+                  f"{self.pos.step_in_epoch}; {self.run_dir / LAST} saved there, so --resume auto with a larger "
+                  "train.max_minutes continues the epoch from the next step")
         barrier(self.dist)
 
     def _update_best(self, scores: dict[str, float]) -> None:
@@ -384,6 +403,7 @@ class _Run:
             "best_score": self.selection.best,
             "recent_scores": self.selection.recent,
             "best_before_cut": self.best_before_cut,
+            "train_seconds": self.pos.train_seconds,
             "trainer": self.trainer.state_dict(),
             "rng": capture_rng(),
         }
@@ -413,9 +433,20 @@ class _Run:
                   f"{self.run_dir / LAST} saved. Resume with: python train.py --config {self.run_dir / 'config.yaml'} --resume auto")
         return EXIT_STOPPED.get(stop.signal_name or "", 1)
 
-    def _out_of_time(self, started: float) -> bool:
+    def _out_of_time(self, train_seconds: float) -> bool:
         budget = self.config.train.max_minutes
-        return bool(budget) and time.monotonic() - started >= budget * 60
+        return bool(budget) and train_seconds >= budget * 60
+
+    def _budget_spent_before_start(self) -> bool:
+        """A resumed run whose checkpoint already used train.max_minutes trains nothing (the same
+        answer on every rank: they all loaded the same seconds)."""
+        budget = self.config.train.max_minutes
+        if not budget or self.pos.train_seconds < budget * 60:
+            return False
+        self._say(f"train.max_minutes={budget} already spent: {self.run_dir / LAST} holds {self.pos.train_seconds / 60:.1f} "
+                  "minutes of training; raise train.max_minutes to train longer")
+        self.logger.close()
+        return True
 
     def _say(self, message: str) -> None:
         if self.dist.is_main:
