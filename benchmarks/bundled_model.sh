@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bundled model, weights/chromafill.pt: trains configs/bundled.yaml (the cpu_budget recipe,
 # 60 minutes) on CamVid train + BSDS500 train (one folder of links, as benchmarks/colour_runs.sh),
-# scores it against the baselines on CamVid val + BSDS500 val (benchmarks/quality.py), then converts
+# scores it against the baselines on CamVid val + BSDS500 val, as they are and with skies clipped to
+# white (benchmarks/quality.py), then converts
 # it with tools/make_bundled_model.py (fp16 EMA weights, config and PROVENANCE.md in weights/).
 #
 #   bash benchmarks/bundled_model.sh /path/to/camvid /path/to/bsds500 [STEP ...]
@@ -33,13 +34,21 @@ train() {
 }
 
 quality() {
-  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --checkpoint "bundled=$RUN/best.pt" \
+  # The README Quality rows (all, per folder, the colourfulness thirds), then the same photos with
+  # skies clipped to pure white (--exposure bright): two tables in the provenance.
+  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --checkpoint "bundled=$RUN/best.pt" --lost-gain --by-folder \
+    --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
     --markdown --json "$RUN/quality.json" | tee "$RUN/quality.md"
+  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --checkpoint "bundled=$RUN/best.pt" --lost-gain --exposure bright \
+    --markdown --json "$RUN/quality_clipped.json" | tee "$RUN/quality_clipped.md"
 }
 
 convert() {
   local quality_args=()
-  [[ -f $RUN/quality.json ]] && quality_args=(--quality-json "$RUN/quality.json")
+  for json in "$RUN/quality.json" "$RUN/quality_clipped.json"; do
+    [[ -f $json ]] && quality_args+=("$json")
+  done
+  [[ ${#quality_args[@]} -gt 0 ]] && quality_args=(--quality-json "${quality_args[@]}")
   local photos
   photos=$(find -L "$PHOTOS" -maxdepth 1 -type f | wc -l)
   $PY tools/make_bundled_model.py --checkpoint "$RUN/best.pt" --out "$OUT" "${quality_args[@]}" \

@@ -51,7 +51,7 @@ table() {
   [[ -f checkpoints/run_pretrained_bins/best.pt ]] && args+=(--paired-against pretrained_bins)
   $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
     --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
-    "${args[@]}" --markdown --json docs/quality_runs.json | tee docs/quality_runs.md
+    "${args[@]}" --lost-gain --markdown --json docs/quality_runs.json | tee docs/quality_runs.md
 }
 
 link_photos

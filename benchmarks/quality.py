@@ -2,15 +2,17 @@
 
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
-        [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--no-baselines] [--no-ema]
+        [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--exposure bright|dark] [--no-baselines] [--no-ema]
         [--baseline-prefill telea [fsr_fast ...]] [--prefill NAME]
         [--precision fp32 [bf16]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
-        [--spread-last 5] [--paired-against NAME] [--markdown] [--json OUT.json]
+        [--spread-last 5] [--paired-against NAME] [--lost-gain] [--markdown] [--json OUT.json]
         [--grid OUT.png --grid-count 4 --grid-height 120]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
 default DamageConfig, seeded by (--seed, its index), so every method sees the same damage and a
-rerun gives the same numbers. Scores are the exact metric (metrics/competition.py score_image,
+rerun gives the same numbers. --exposure bright / dark first exposes each photo until a share drawn from
+10 % to 40 % of it clips to pure white / black (data/exposure.py, as benchmarks/hole_iou.py's clipped
+rows): skies and shadows that a constant-fill detector may take for the hole. Scores are the exact metric (metrics/competition.py score_image,
 lost region = input != L(gt)), averaged over the photos. Methods:
 
 - gray copy: the damaged gray input as the prediction (what a do-nothing submission scores);
@@ -42,6 +44,12 @@ NAME adds `diff vs NAME ± paired sem`: the mean over the row's photos of (metho
 score) and the standard error of that mean, std(differences, ddof=1) / sqrt(photos). --json
 writes every figure (NaN, e.g. the sem of one photo, as null), each photo's score per method
 (`photo_scores`, in `photo_names` order) and the photos of each row (`subset_photos`).
+
+--lost-gain adds `lost gain ± paired sem` to each checkpoint's row: the mean per-photo SSIM_lost of
+the checkpoint minus that of its own pre-fill alone (the gray input with the hole filled by the
+checkpoint's data.prefill, or --prefill's), with the paired standard error. It is what the network
+adds in the hole on top of the classical fill it starts from; the pre-fill's row is scored too when
+--baseline-prefill does not already include it.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data.config import DamageConfig  # noqa: E402
 from data.damage import synthesize_damage  # noqa: E402
 from data.datasets import make_sample  # noqa: E402
+from data.exposure import EXPOSURES, random_clip_exposure  # noqa: E402
 from data.hole_detection import detect_hole  # noqa: E402
 from data.io import read_rgb  # noqa: E402
 from data.prefill import PREFILL_METHODS, prefill  # noqa: E402
@@ -95,12 +104,17 @@ class Damaged:
 Predictor = Callable[[Damaged], np.ndarray]
 
 
-def damaged_photos(folders: list[Path], seed: int, limit: int = 0, true_mask: bool = False) -> list[Damaged]:
-    """Colour photos of `folders` (recursive, sorted; the first `limit` of each) with damage seeded by (seed, index)."""
+def damaged_photos(folders: list[Path], seed: int, limit: int = 0, true_mask: bool = False,
+                   exposure: str | None = None) -> list[Damaged]:
+    """Colour photos of `folders` (recursive, sorted; the first `limit` of each) with damage seeded by (seed, index),
+    each first over- or under-exposed until 10 % to 40 % of it clips when `exposure` is bright or dark (seeded by
+    (seed, index, 1), as benchmarks/hole_iou.py's clipped rows)."""
     items = [(folder, item) for folder in folders for item in photo_items(folder)[: limit or None]]
     photos = []
     for index, (folder, item) in enumerate(items):
         rgb = read_rgb(item.target)
+        if exposure is not None:
+            rgb = random_clip_exposure(rgb, exposure, np.random.default_rng([seed, index, 1]))
         gray, mask = synthesize_damage(rgb, np.random.default_rng([seed, index]), DamageConfig())
         hole = mask if true_mask else detect_hole(gray)
         photos.append(Damaged(item.name, folder, rgb, gray, mask, hole))
@@ -147,9 +161,9 @@ def prefilled(photo: Damaged, method: str) -> np.ndarray:
 
 
 def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool,
-                         amp: bool = False, prefill_override: str | None = None) -> Predictor:
+                         amp: bool = False, prefill_override: str | None = None) -> tuple[Predictor, str]:
     """Predict as infer.py does: the checkpoint's prefill of the hole (or the override, with infer.py's
-    warning), then the generator (fp32, or bf16 as --amp)."""
+    warning), then the generator (fp32, or bf16 as --amp). Returns the predictor and that prefill's name."""
     generator, config, _ = load_generator(path, device, use_ema, amp)
     autocast = inference_autocast(device, amp)
     if gray_snap is not None:
@@ -163,7 +177,7 @@ def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | No
         with autocast():
             return to_uint8(generate(generator, gray, mask))[0]
 
-    return predict
+    return predict, method
 
 
 def evaluate(photos: list[Damaged], predict: Predictor) -> tuple[list[dict[str, float]], list[np.ndarray]]:
@@ -199,6 +213,18 @@ def add_paired(results: dict[str, dict[str, dict[str, float]]], scores: dict[str
             by_subset[subset].update(diff=diff, diff_sem=sem)
 
 
+def add_lost_gain(results: dict[str, dict[str, dict[str, float]]], losts: dict[str, list[float]], subsets: Subsets,
+                  prefill_of: dict[str, str]) -> None:
+    """`lost_gain` and `lost_gain_sem` in every (method, subset) summary: a checkpoint's SSIM_lost minus its own
+    pre-fill's, paired per photo; NaN for the baselines."""
+    for method, by_subset in results.items():
+        for subset, indices in subsets.items():
+            gain, sem = math.nan, math.nan
+            if method in prefill_of:
+                gain, sem = paired_difference([losts[method][i] for i in indices], [losts[prefill_of[method]][i] for i in indices])
+            by_subset[subset].update(lost_gain=gain, lost_gain_sem=sem)
+
+
 def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     """Mean terms, and the standard error of the mean score (how far another draw of photos could move it)."""
     means = mean_scores(rows, KEYS)
@@ -221,46 +247,55 @@ def hist_spread(checkpoint: Path, last: int) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
-def format_table(results: dict[str, dict[str, float]], markdown: bool, paired_against: str | None = None) -> str:
-    """One row per method, the four terms (the table without subsets or spreads), and the paired difference when asked."""
+def format_table(results: dict[str, dict[str, float]], markdown: bool, paired_against: str | None = None,
+                 lost_gain: bool = False) -> str:
+    """One row per method, the four terms (the table without subsets or spreads), and the paired difference and
+    the lost gain when asked."""
     width = max(len("method"), *(len(name) for name in results))
-    paired = [_paired_header(paired_against)] if paired_against else []
+    extra = _extra_headers(paired_against, lost_gain)
     if markdown:
-        header = ["method", *KEYS, *paired]
+        header = ["method", *KEYS, *extra]
         lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        lines += [f"| {name} | " + " | ".join([*(f"{r[k]:.4f}" for k in KEYS), *([_paired_cell(r)] if paired else [])]) + " |"
+        lines += [f"| {name} | " + " | ".join([*(f"{r[k]:.4f}" for k in KEYS), *_extra_cells(r, paired_against, lost_gain)]) + " |"
                   for name, r in results.items()]
         return "\n".join(lines)
-    lines = [f"{'method':<{width}}  " + "  ".join([*(f"{k:>9}" for k in KEYS), *paired])]
-    lines += [f"{name:<{width}}  " + "  ".join([*(f"{r[k]:>9.4f}" for k in KEYS), *([_paired_cell(r)] if paired else [])])
+    lines = [f"{'method':<{width}}  " + "  ".join([*(f"{k:>9}" for k in KEYS), *extra])]
+    lines += [f"{name:<{width}}  " + "  ".join([*(f"{r[k]:>9.4f}" for k in KEYS), *_extra_cells(r, paired_against, lost_gain)])
               for name, r in results.items()]
     return "\n".join(lines)
 
 
-def _paired_header(reference: str) -> str:
-    return f"diff vs {reference} ± paired sem"
+LOST_GAIN_HEADER = "lost gain ± paired sem"
 
 
-def _paired_cell(summary: dict[str, float]) -> str:
-    """'+0.0123 ± 0.0045', or '-' for the reference itself."""
-    if math.isnan(summary["diff"]):
+def _extra_headers(paired_against: str | None, lost_gain: bool) -> list[str]:
+    return [*([f"diff vs {paired_against} ± paired sem"] if paired_against else []), *([LOST_GAIN_HEADER] if lost_gain else [])]
+
+
+def _extra_cells(summary: dict[str, float], paired_against: str | None, lost_gain: bool) -> list[str]:
+    return [*([_paired_cell(summary, "diff")] if paired_against else []), *([_paired_cell(summary, "lost_gain")] if lost_gain else [])]
+
+
+def _paired_cell(summary: dict[str, float], key: str) -> str:
+    """'+0.0123 ± 0.0045', or '-' where the figure does not apply (the reference itself, a baseline's lost gain)."""
+    if math.isnan(summary[key]):
         return "-"
-    sem = "-" if math.isnan(summary["diff_sem"]) else f"{summary['diff_sem']:.4f}"
-    return f"{summary['diff']:+.4f} ± {sem}"
+    sem = "-" if math.isnan(summary[f"{key}_sem"]) else f"{summary[f'{key}_sem']:.4f}"
+    return f"{summary[key]:+.4f} ± {sem}"
 
 
 def format_subset_table(results: dict[str, dict[str, dict[str, float]]], spreads: dict[str, float], markdown: bool,
-                        paired_against: str | None = None) -> str:
+                        paired_against: str | None = None, lost_gain: bool = False) -> str:
     """One row per (photo subset, method): the terms, the score's standard error, the run's HIST spread,
-    and the paired difference against `paired_against` when given."""
-    header = ["photos", "method", *KEYS, "score sem", "hist spread", *([_paired_header(paired_against)] if paired_against else [])]
+    and the paired difference against `paired_against` and the lost gain when asked."""
+    header = ["photos", "method", *KEYS, "score sem", "hist spread", *_extra_headers(paired_against, lost_gain)]
     rows = []
     for subset in next(iter(results.values())):
         for method, by_subset in results.items():
             r = by_subset[subset]
             spread = spreads.get(method, math.nan)
             rows.append([subset, method, *(f"{r[k]:.4f}" for k in KEYS), "-" if math.isnan(r["score_sem"]) else f"{r['score_sem']:.4f}",
-                         "-" if math.isnan(spread) else f"{spread:.4f}", *([_paired_cell(r)] if paired_against else [])])
+                         "-" if math.isnan(spread) else f"{spread:.4f}", *_extra_cells(r, paired_against, lost_gain)])
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -308,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gray-snap", type=float, nargs="+", default=None,
                         help="override model.generator.gray_snap of the checkpoints; several values = one row per value")
     parser.add_argument("--true-mask", action="store_true", help="fill the true lost region instead of the detected one")
+    parser.add_argument("--exposure", choices=EXPOSURES, default=None,
+                        help="clipped photos: expose each until 10..40%% of it is pure white (bright) or black (dark)")
     parser.add_argument("--no-baselines", action="store_true", help="score the checkpoints only")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
     parser.add_argument("--baseline-prefill", nargs="+", choices=PREFILL_METHODS[1:], default=["telea"], metavar="NAME",
@@ -326,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paired-against", metavar="NAME",
                         help="add a column: each method's mean per-photo score difference to method NAME (e.g. 'telea' or a "
                              "checkpoint label) and its paired standard error")
+    parser.add_argument("--lost-gain", action="store_true",
+                        help="add a column: each checkpoint's SSIM_lost minus its own pre-fill's alone, paired per photo")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -341,11 +380,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _remember_prefill(name: str, made: tuple[Predictor, str], prefill_of: dict[str, str]) -> Predictor:
+    """The checkpoint's predictor, noting the prefill it restores from under its method name."""
+    predictor, prefill_of[name] = made
+    return predictor
+
+
 def _run(args: argparse.Namespace) -> int:
     checkpoints = [parse_checkpoint(spec) for spec in args.checkpoint]
     if args.grid and not checkpoints:
         raise ChromaFillError("--grid: needs a --checkpoint to show predictions of")
-    photos = damaged_photos(args.photos, args.seed, args.limit, args.true_mask)
+    photos = damaged_photos(args.photos, args.seed, args.limit, args.true_mask, args.exposure)
     subsets = photo_subsets(photos, args.by_folder, args.least_colourful_third, args.most_colourful_third)
     device = pick_device(args.device)
     methods: dict[str, Callable[[], Predictor]] = {}
@@ -355,44 +400,56 @@ def _run(args: argparse.Namespace) -> int:
             methods[method] = lambda method=method: lambda photo: prefilled(photo, method)
     snaps = args.gray_snap or [None]
     run_of: dict[str, Path] = {}  # method name -> its checkpoint, for the hist spread column
+    prefill_of: dict[str, str] = {}  # checkpoint method name -> the prefill it restores from, for --lost-gain
     for label, path in checkpoints:
         for snap in snaps:
             for precision in args.precision:
                 name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
                 name = name if len(args.precision) == 1 else f"{name} {precision}"
                 run_of[name] = path
-                methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
-                    path, device, snap, not args.no_ema, amp, args.prefill)
+                methods[name] = lambda name=name, path=path, snap=snap, amp=precision == "bf16": _remember_prefill(
+                    name, checkpoint_predictor(path, device, snap, not args.no_ema, amp, args.prefill), prefill_of)
     if args.paired_against is not None and args.paired_against not in methods:
         raise ChromaFillError(f"--paired-against: {args.paired_against!r} is not a method of this run; expected one of "
                               f"{', '.join(repr(name) for name in methods)}")
     results: dict[str, dict[str, dict[str, float]]] = {}
     scores: dict[str, list[float]] = {}  # method -> each photo's score, in photo order
+    losts: dict[str, list[float]] = {}  # method -> each photo's SSIM_lost, in photo order
     spread_of = {path: hist_spread(path, args.spread_last) for path in set(run_of.values())}  # one read per run
     spreads = {name: spread_of[path] for name, path in run_of.items()}
     first_preds = None
     for name, make in methods.items():
         rows, preds = evaluate(photos, make())
         scores[name] = [row["score"] for row in rows]
+        losts[name] = [row["ssim_lost"] for row in rows]
         results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
         if first_preds is None and name in run_of:
             first_preds = preds
+    if args.lost_gain:
+        for method in sorted(set(prefill_of.values()) - set(losts)):  # a checkpoint's prefill not among the baselines
+            rows, _ = evaluate(photos, lambda photo, method=method: prefilled(photo, method))
+            losts[method] = [row["ssim_lost"] for row in rows]
+        add_lost_gain(results, losts, subsets, prefill_of)
     if args.paired_against is not None:
         add_paired(results, scores, subsets, args.paired_against)
     hole = "true mask" if args.true_mask else "detected hole"
-    print(f"{len(photos)} photos, damage seed {args.seed}, filled region: {hole}", file=sys.stderr)
+    exposed = f", clipped {args.exposure}" if args.exposure else ""
+    print(f"{len(photos)} photos{exposed}, damage seed {args.seed}, filled region: {hole}", file=sys.stderr)
     if len(subsets) == 1:
-        print(format_table({name: by_subset["all"] for name, by_subset in results.items()}, args.markdown, args.paired_against))
+        print(format_table({name: by_subset["all"] for name, by_subset in results.items()}, args.markdown, args.paired_against,
+                           args.lost_gain))
     else:
-        print(format_subset_table(results, spreads, args.markdown, args.paired_against))
+        print(format_subset_table(results, spreads, args.markdown, args.paired_against, args.lost_gain))
     if args.json:
         table = {name: by_subset["all"] for name, by_subset in results.items()}
         names = [photo_label(photo) for photo in photos]
-        atomic_write_bytes(args.json, dumps_strict({"photos": len(photos), "seed": args.seed, "hole": hole, "results": table,
+        atomic_write_bytes(args.json, dumps_strict({"photos": len(photos), "seed": args.seed, "hole": hole,
+                                                    "exposure": args.exposure, "results": table,
                                                     "subsets": results, "subset_sizes": {k: len(v) for k, v in subsets.items()},
                                                     "subset_photos": {k: [names[i] for i in v] for k, v in subsets.items()},
                                                     "hist_spread": spreads, "paired_against": args.paired_against,
-                                                    "photo_names": names, "photo_scores": scores}).encode())
+                                                    "photo_names": names, "photo_scores": scores,
+                                                    "prefill_of": prefill_of}).encode())
     if args.grid and first_preds is not None:
         write_png(args.grid, restoration_grid(photos, first_preds, args.grid_count, args.grid_height))
     return 0

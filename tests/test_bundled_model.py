@@ -44,18 +44,24 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def quality_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A benchmarks/quality.py --json file's layout with two methods."""
-    path = tmp_path_factory.mktemp("quality") / "quality.json"
+def quality_jsons(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two benchmarks/quality.py --json files: plain photos with a folder row and the lost gain, and an older
+    layout (no subsets) of clipped ones."""
+    folder = tmp_path_factory.mktemp("quality")
     row = {"score": 0.61, "ssim_full": 0.92, "ssim_lost": 0.46, "hist": 0.6, "score_sem": 0.01}
-    path.write_text(json.dumps({"photos": 201, "seed": 0, "hole": "detected hole",
-                                "results": {"telea": {**row, "score": 0.42}, "bundled": row}}))
-    return path
+    telea, model = {**row, "score": 0.42, "lost_gain": None}, {**row, "lost_gain": 0.0312}
+    (folder / "plain.json").write_text(json.dumps({
+        "photos": 201, "seed": 0, "hole": "detected hole", "exposure": None, "results": {"telea": telea, "bundled": model},
+        "subsets": {"telea": {"all": telea, "camvid/val": telea}, "bundled": {"all": model, "camvid/val": {**model, "score": 0.7}}},
+        "subset_sizes": {"all": 201, "camvid/val": 101}}))
+    (folder / "clipped.json").write_text(json.dumps({"photos": 50, "seed": 0, "hole": "detected hole", "exposure": "bright",
+                                                     "results": {"bundled": {**row, "score": 0.55}}}))
+    return [folder / "plain.json", folder / "clipped.json"]
 
 
 @pytest.fixture(scope="module")
-def made(run: Path, quality_json: Path, tmp_path_factory: pytest.TempPathFactory) -> bundled.BundledFiles:
-    return make_bundled_model(run, tmp_path_factory.mktemp("weights"), quality_json, "two test photos")
+def made(run: Path, quality_jsons: list[Path], tmp_path_factory: pytest.TempPathFactory) -> bundled.BundledFiles:
+    return make_bundled_model(run, tmp_path_factory.mktemp("weights"), quality_jsons, "two test photos")
 
 
 @pytest.fixture()
@@ -89,12 +95,15 @@ def test_provenance_names_data_steps_minutes_commit_and_scores(made: bundled.Bun
     assert "42 steps, 3 epochs" in text
     assert f"{EVENT_SPAN_MINUTES:.1f} minutes from the first to the last TensorBoard event" in text
     assert "two test photos" in text and "score 0.5000, hist 0.2500" in text
-    assert "| telea | 0.4200 | 0.9200 | 0.4600 | 0.6000 |" in text
-    assert "| bundled | 0.6100 |" in text and "201 photos" in text
+    assert "| all (201) | telea | 0.4200 | 0.9200 | 0.4600 | 0.6000 | - |" in text
+    assert "| all (201) | bundled | 0.6100 | 0.9200 | 0.4600 | 0.6000 | +0.0312 |" in text
+    assert "| camvid/val (101) | bundled | 0.7000 |" in text and "201 photos, damage seed 0" in text
+    assert "50 photos, clipped bright" in text and "| all (50) | bundled | 0.5500 |" in text
     assert hashlib.sha256(made.weights.read_bytes()).hexdigest() in text
     inside = load_checkpoint(made.weights)["provenance"]
     assert inside["training"]["steps"] == 42 and inside["training"]["minutes"] == EVENT_SPAN_MINUTES
-    assert inside["quality"]["results"]["telea"]["score"] == pytest.approx(0.42)
+    assert inside["quality"][0]["rows"]["all"]["methods"]["telea"]["score"] == pytest.approx(0.42)
+    assert inside["quality"][1]["exposure"] == "bright"
 
 
 def test_loads_in_fp32_and_predicts_as_the_checkpoint_with_fp16_rounded_weights(run: Path, made: bundled.BundledFiles,
@@ -261,7 +270,7 @@ def test_the_script_trains_scores_and_converts_a_run(tmp_path: Path) -> None:
                 write(tmp_path / dataset / split / f"{dataset}_{split}{index}.png", photo(*sizes, seed=index + 10 * count))
     env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "BUNDLED_PHOTOS": str(tmp_path / "photos"),
            "BUNDLED_RUN": str(tmp_path / "runs" / "bundled"), "BUNDLED_OUT": str(tmp_path / "weights"), "OMP_NUM_THREADS": "1",
-           "TRAIN_OVERRIDES": "train.epochs=1 train.max_minutes=0 train.batch_size=2 data.crop_size=32 data.val_size=32 "
+           "TRAIN_OVERRIDES": "train.epochs=1 train.max_minutes=5 train.batch_size=2 data.crop_size=32 data.val_size=32 "
                               "data.num_workers=0 data.val.fraction=0.34 model.generator.decoder_channels=[16,8,8,8,8] "
                               "model.discriminator.base_channels=4 model.discriminator.n_layers=2"}
     done = subprocess.run(["bash", "benchmarks/bundled_model.sh", str(tmp_path / "camvid"), str(tmp_path / "bsds")], cwd=REPO,
@@ -269,7 +278,8 @@ def test_the_script_trains_scores_and_converts_a_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(list((tmp_path / "photos").iterdir())) == 6
     text = (tmp_path / "weights" / "PROVENANCE.md").read_text()
-    assert "CamVid train + BSDS500 train (6 photos)" in text and "| telea |" in text and "| bundled |" in text
-    assert "4 photos, damage seed 0" in text
+    assert "CamVid train + BSDS500 train (6 photos)" in text and "| all (4) | telea |" in text
+    assert "4 photos, damage seed 0" in text and "| camvid/val (2) | bundled |" in text
+    assert "most colourful third of bsds/val (1) | bundled |" in text and "4 photos, clipped bright" in text
     generator, _, is_ema = load_generator(tmp_path / "weights" / "chromafill.pt", torch.device("cpu"))
     assert is_ema

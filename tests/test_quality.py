@@ -252,3 +252,32 @@ def test_paired_against_column_and_json(photos: Path, tmp_path: Path, capsys: py
     assert telea_row.endswith(f"| {diff:+.4f} ± {sem:.4f} |") and diff > 0
     assert quality.main([str(photos), "--paired-against", "nope"]) == 2
     assert capsys.readouterr().err.strip() == "error: --paired-against: 'nope' is not a method of this run; expected one of 'gray copy', 'telea'"
+
+
+def test_lost_gain_is_the_checkpoint_lost_minus_its_own_prefill(photos: Path, checkpoint: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    out = run(capsys, str(photos), "--checkpoint", f"tiny={checkpoint}", "--lost-gain", "--json", str(tmp_path / "g.json"))
+    lines = out.strip().splitlines()
+    assert lines[0].endswith(quality.LOST_GAIN_HEADER)
+    assert [line.split()[-1] for line in lines[1:3]] == ["-", "-"]  # the baselines have no prefill to gain over
+    saved = json.loads((tmp_path / "g.json").read_text())
+    assert saved["prefill_of"] == {"tiny": "telea"}
+    tiny, telea = saved["results"]["tiny"], saved["results"]["telea"]
+    assert tiny["lost_gain"] == pytest.approx(tiny["ssim_lost"] - telea["ssim_lost"], abs=1e-9)
+    assert tiny["lost_gain"] != 0 and tiny["lost_gain_sem"] > 0
+    # Without baselines the checkpoint's prefill is scored for the column alone, with the same result.
+    alone = run(capsys, str(photos), "--checkpoint", f"tiny={checkpoint}", "--lost-gain", "--no-baselines", "--markdown",
+                "--json", str(tmp_path / "alone.json"))
+    assert alone.strip().splitlines()[2].startswith("| tiny |")
+    assert json.loads((tmp_path / "alone.json").read_text())["results"]["tiny"]["lost_gain"] == pytest.approx(tiny["lost_gain"])
+
+
+def test_exposure_clips_the_photos_before_the_damage(photos: Path, tmp_path: Path) -> None:
+    plain = quality.damaged_photos([photos], 0)
+    bright = quality.damaged_photos([photos], 0, exposure="bright")
+    for before, after in zip(plain, bright):
+        white = (cv2.cvtColor(after.rgb, cv2.COLOR_RGB2GRAY) == 255).mean()
+        assert 0.09 <= white <= 0.41 and (cv2.cvtColor(before.rgb, cv2.COLOR_RGB2GRAY) == 255).mean() < 0.01
+        assert (after.mask == before.mask).all()  # the same damage seed: only the exposure differs
+    dark = quality.damaged_photos([photos], 0, exposure="dark")
+    assert all((cv2.cvtColor(p.rgb, cv2.COLOR_RGB2GRAY) == 0).mean() >= 0.09 for p in dark)

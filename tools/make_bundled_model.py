@@ -1,7 +1,7 @@
 """Convert a trained run's checkpoint into the bundled model: weights/chromafill.pt (+ .yaml, PROVENANCE.md).
 
     python tools/make_bundled_model.py --checkpoint checkpoints/bundled/best.pt --out weights/ \
-        [--quality-json checkpoints/bundled/quality.json] [--data "CamVid train + BSDS500 train"]
+        [--quality-json checkpoints/bundled/quality.json [clipped.json ...]] [--data "CamVid train + BSDS500 train"]
 
 benchmarks/bundled_model.sh trains the run and calls this; trainers/bundled.py says what the file holds.
 """
@@ -26,7 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--checkpoint", required=True, type=Path, help="the trained run's checkpoint (best.pt)")
     parser.add_argument("--out", required=True, type=Path, help="folder to write chromafill.pt, chromafill.yaml, PROVENANCE.md")
-    parser.add_argument("--quality-json", type=Path, help="a benchmarks/quality.py --json file: its score table goes into the provenance")
+    parser.add_argument("--quality-json", type=Path, nargs="+", default=[],
+                        help="benchmarks/quality.py --json files (e.g. plain and clipped photos): their score tables go into the provenance")
     parser.add_argument("--data", default="", help="what the model was trained on, in words (e.g. 'CamVid train + BSDS500 train')")
     return parser.parse_args(argv)
 

@@ -18,7 +18,7 @@ import contextlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -119,17 +119,17 @@ class BundledFiles:
     size_bytes: int
 
 
-def make_bundled_model(checkpoint_path: Path, out_dir: Path, quality_json: Path | None = None, data_note: str = "",
+def make_bundled_model(checkpoint_path: Path, out_dir: Path, quality_jsons: Sequence[Path] = (), data_note: str = "",
                        max_bytes: int = MAX_BYTES) -> BundledFiles:
     """Convert a trainer checkpoint into out_dir/chromafill.pt, chromafill.yaml (its config, for
     reading; the file's embedded copy is what loads) and PROVENANCE.md. Nothing is written when the
-    checkpoint, the quality JSON or the size check fails."""
+    checkpoint, a quality JSON or the size check fails."""
     checkpoint = load_checkpoint(checkpoint_path, "cpu")
     try:
         config = config_from_dict(checkpoint["config"])
     except (KeyError, ChromaFillError) as err:
         raise ChromaFillError(f"{checkpoint_path}: the checkpoint's stored config is missing or invalid ({err})") from None
-    quality = prov.read_quality(quality_json) if quality_json is not None else None
+    quality = [prov.read_quality(path) for path in quality_jsons]
     provenance = prov.collect(checkpoint, Path(checkpoint_path), data_note, quality)
     data = serialise(bundled_payload(checkpoint, str(checkpoint_path), provenance), max_bytes)
     files = BundledFiles(out_dir / BUNDLED_PATH.name, out_dir / "chromafill.yaml", out_dir / "PROVENANCE.md", len(data))

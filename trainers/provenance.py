@@ -1,7 +1,8 @@
 """Where a bundled model came from: data, training length, code commit and the scores it reached.
 
 Read from the run folder of the converted checkpoint (its config, step counter and TensorBoard
-events), from git, and from a benchmarks/quality.py --json file when given. The dict travels inside
+events), from git, and from benchmarks/quality.py --json files when given (one per photo set: the
+plain rows and the clipped ones). The dict travels inside
 weights/chromafill.pt; PROVENANCE.md beside it says the same for people.
 """
 
@@ -59,19 +60,35 @@ def count_photos(root: str) -> int | None:
 
 
 def read_quality(path: Path) -> dict[str, Any]:
-    """The `photos`, `seed`, `hole` and `results` of a benchmarks/quality.py --json file."""
+    """The `photos`, `seed`, `hole`, `exposure` and score rows of a benchmarks/quality.py --json file.
+
+    `rows` maps each photo row (`all`, then the folders and thirds when the file has them) to its
+    photo count and each method's terms, with the lost gain where the file has one.
+    """
     try:
         data = json.loads(path.read_text())
-        results = {name: {k: float(row[k]) for k in SCORE_KEYS} for name, row in data["results"].items()}
-        return {"photos": int(data["photos"]), "seed": int(data["seed"]), "hole": str(data["hole"]), "results": results}
+        by_method = data.get("subsets") or {name: {"all": row} for name, row in data["results"].items()}  # method -> row -> terms
+        sizes = data.get("subset_sizes") or {"all": data["photos"]}
+        rows = {subset: {"photos": int(size), "methods": {name: _row(by_row[subset]) for name, by_row in by_method.items()}}
+                for subset, size in sizes.items()}
+        return {"photos": int(data["photos"]), "seed": int(data["seed"]), "hole": str(data["hole"]),
+                "exposure": data.get("exposure"), "rows": rows}
     except FileNotFoundError:
         raise ChromaFillError(f"{path}: quality JSON not found") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ChromaFillError(f"{path}: not a benchmarks/quality.py --json file ({type(err).__name__}: {err})") from None
 
 
+def _row(row: dict[str, Any]) -> dict[str, float]:
+    """The four terms, and the lost gain over the method's own pre-fill when there is one (None in JSON = not applicable)."""
+    terms = {k: float(row[k]) for k in SCORE_KEYS}
+    if row.get("lost_gain") is not None and not math.isnan(float(row["lost_gain"])):
+        terms["lost_gain"] = float(row["lost_gain"])
+    return terms
+
+
 def collect(checkpoint: dict[str, Any], checkpoint_path: Path, data_note: str = "",
-            quality: dict[str, Any] | None = None) -> dict[str, Any]:
+            quality: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The provenance of a bundled model converted from `checkpoint` (loaded from `checkpoint_path`)."""
     config = checkpoint["config"]
     run_dir = checkpoint_path.parent
@@ -87,7 +104,7 @@ def collect(checkpoint: dict[str, Any], checkpoint_path: Path, data_note: str = 
                      "minutes": None if minutes is None else round(minutes, 1),
                      "val_scores": {k: float(v) for k, v in (checkpoint.get("scores") or {}).items()}},
         "model": _model(config["model"]["generator"]),
-        "quality": quality,
+        "quality": quality or [],
     }
 
 
@@ -118,14 +135,23 @@ def markdown(provenance: dict[str, Any], file_name: str, file_bytes: bytes) -> s
         f"| source checkpoint | `{provenance['source_checkpoint']}` |",
         f"| created | {provenance['created']} |",
     ]
-    quality = provenance.get("quality")
-    if quality:
-        lines += ["", f"Scores (benchmarks/quality.py: {quality['photos']} photos, damage seed {quality['seed']}, "
-                      f"{quality['hole']} filled):", "",
-                  "| method | " + " | ".join(SCORE_KEYS) + " |", "| --- |" + " ---: |" * len(SCORE_KEYS)]
-        lines += [f"| {name} | " + " | ".join(f"{row[k]:.4f}" for k in SCORE_KEYS) + " |"
-                  for name, row in quality["results"].items()]
+    for report in provenance.get("quality") or []:
+        lines += ["", *_quality_table(report)]
     return "\n".join(lines) + "\n"
+
+
+def _quality_table(report: dict[str, Any]) -> list[str]:
+    """One markdown table of a quality report: a row per (photo row, method), and the lost gain column."""
+    exposure = f", clipped {report['exposure']} (data/exposure.py)" if report.get("exposure") else ""
+    lines = [f"Scores (benchmarks/quality.py: {report['photos']} photos{exposure}, damage seed {report['seed']}, "
+             f"{report['hole']} filled; lost gain = SSIM_lost minus that of the model's own pre-fill alone):", "",
+             "| photos | method | " + " | ".join(SCORE_KEYS) + " | lost gain |", "| --- | --- |" + " ---: |" * (len(SCORE_KEYS) + 1)]
+    for subset, row in report["rows"].items():
+        for name, terms in row["methods"].items():
+            gain = f"{terms['lost_gain']:+.4f}" if "lost_gain" in terms else "-"
+            lines.append(f"| {subset} ({row['photos']}) | {name} | " + " | ".join(f"{terms[k]:.4f}" for k in SCORE_KEYS)
+                         + f" | {gain} |")
+    return lines
 
 
 def _terms(scores: dict[str, float]) -> str:
