@@ -6,7 +6,8 @@
 #   bash benchmarks/colour_runs.sh /path/to/camvid /path/to/bsds500 [RUN ...]
 #
 # RUN names one of the runs below (default: the first five, in this order); `table` skips training and
-# only writes the table (docs/quality_runs.md and .json) from the runs that exist.
+# only writes the tables from the runs that exist: $TABLE.md / .json (default docs/quality_runs), and
+# $TABLE_clipped.md / .json, the same photos with skies clipped to white (quality.py --exposure bright).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAMVID=${1:?usage: colour_runs.sh CAMVID_DIR BSDS500_DIR [RUN ...]}
@@ -14,6 +15,7 @@ BSDS=${2:?usage: colour_runs.sh CAMVID_DIR BSDS500_DIR [RUN ...]}
 shift 2
 PHOTOS=checkpoints/cpu_photos
 PY=${PYTHON:-python}
+TABLE=${TABLE:-docs/quality_runs}
 
 # name | config | overrides (the recipes compared; each changes one thing against its neighbour)
 RUNS=(
@@ -51,7 +53,9 @@ table() {
   [[ -f checkpoints/run_pretrained_bins/best.pt ]] && args+=(--paired-against pretrained_bins)
   $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
     --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
-    "${args[@]}" --lost-gain --markdown --json docs/quality_runs.json | tee docs/quality_runs.md
+    "${args[@]}" --lost-gain --markdown --json "$TABLE.json" | tee "$TABLE.md"
+  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --exposure bright \
+    "${args[@]}" --lost-gain --markdown --json "${TABLE}_clipped.json" | tee "${TABLE}_clipped.md"
 }
 
 link_photos

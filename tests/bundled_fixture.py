@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from models.build import build_generator
+from tests.random_weights import random_generator, shifted_ema
 from trainers.bundled import make_bundled_model
 from trainers.checkpoint import save_checkpoint
 from trainers.config import load_config
@@ -27,15 +26,8 @@ def random_run(run_dir: Path, config_path: Path = SMOKE, overrides: list[str] | 
     """A run folder holding best.pt (random generator, an EMA copy `ema_shift` away, random
     BatchNorm statistics) and TensorBoard events EVENT_SPAN_MINUTES apart; returns best.pt."""
     config = load_config(config_path, ["model.init.type=kaiming", *(overrides or [])])
-    torch.manual_seed(0)
-    generator = build_generator(config.model)
-    for module in generator.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-    raw = generator.state_dict()
-    ema = {f"module.{k}": (v + ema_shift if v.is_floating_point() else v) for k, v in raw.items()}
-    ema["n_averaged"] = torch.tensor(steps)
+    raw = random_generator(config).state_dict()
+    ema = shifted_ema(raw, ema_shift, steps)
     trainer = {"generator": raw, "ema": ema, "mask_net": None, "discriminator": None}
     path = run_dir / "best.pt"
     save_checkpoint(path, {"config": cfgio.to_dict(config), "epoch": 3, "global_step": steps,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from models import registry
-from models.build import build_generator
 from tests.fault_helpers import assert_one_error_line, run_script
+from tests.random_weights import random_generator, shifted_ema
 from trainers.checkpoint import save_checkpoint
 from trainers.config import load_config
 from trainers.inference import InferenceOptions, run_inference
@@ -24,24 +24,11 @@ SIZES = {"square.png": (64, 64), "odd.png": (45, 70)}  # 45x70 is padded to 48x8
 
 
 def random_checkpoint(path: Path, overrides: list[str], ema_shift: float = 0.0) -> Path:
-    """A checkpoint in the trainer's layout with random (kaiming: far from gray; chroma_bins classifier
-    scaled up) weights and random BatchNorm statistics, so folding and every layer matter; an EMA copy
-    shifted by `ema_shift`."""
+    """A checkpoint in the trainer's layout with a random, vivid generator (tests/random_weights.py) and an
+    EMA copy shifted by `ema_shift` (none when 0)."""
     config = load_config(SMOKE, ["model.init.type=kaiming", *overrides])
-    torch.manual_seed(0)
-    generator = build_generator(config.model)
-    for module in generator.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-    if getattr(generator.output_head, "bins", None) is not None:  # confident chroma bins: vivid colours
-        with torch.no_grad():
-            generator.output_head.bins.classifier.weight.mul_(10)
-    raw = generator.state_dict()
-    ema = None
-    if ema_shift:
-        ema = {f"module.{k}": (v + ema_shift if v.is_floating_point() else v) for k, v in raw.items()}
-        ema["n_averaged"] = torch.tensor(3)
+    raw = random_generator(config, vivid=True).state_dict()
+    ema = shifted_ema(raw, ema_shift, steps=3) if ema_shift else None
     trainer = {"generator": raw, "ema": ema, "mask_net": None, "discriminator": None}
     save_checkpoint(path, {"config": cfgio.to_dict(config), "epoch": 0, "global_step": 0, "scores": {}, "trainer": trainer})
     return path
