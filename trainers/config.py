@@ -100,6 +100,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = param("auto", "auto = cuda when present, else cpu")
     amp: Literal["off", "bf16", "fp16"] = param("off", "mixed precision: bf16 (CPU or GPU) or fp16 with a GradScaler (GPU)")
     channels_last: bool = param(True, "use the channels_last memory format (faster convolutions on CPU and GPU)")
+    depthwise_fp32: bool = param(
+        True, "with amp bf16 on a CPU, run depthwise convolutions (EfficientNet encoders) in fp32: oneDNN's bf16 depthwise "
+        "backward is ~3x slower than fp32 (benchmarks/bench_depthwise.py); no effect elsewhere")
     deterministic: bool = param(False, "deterministic kernels, for exactly reproducible runs (slower)")
     d_steps_per_g: int = param(1, "discriminator updates per generator update", ge=1)
     grad_clip: float = param(0.0, "clip each network's gradient norm to this value (0 = off)", ge=0.0)

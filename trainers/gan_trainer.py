@@ -21,6 +21,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from losses.combined import DiscriminatorLoss, GeneratorLoss
 from models.build import build_discriminator, build_generator, build_mask_net
+from models.depthwise_precision import keep_depthwise_fp32
 from trainers.checkpoint import generator_weights
 from trainers.config import Config
 from trainers.distributed import DistInfo, StepVote, step_vote
@@ -63,7 +64,7 @@ class GANTrainer:
         # A generator whose encoder is frozen for its first epochs leaves those weights without
         # gradients, which DDP must be told to expect (until on_epoch_start unfreezes it).
         frozen_epochs = getattr(config.model.generator, "encoder_frozen_epochs", 0)
-        self.generator = self._prepare(build_generator(config.model), find_unused=frozen_epochs > 0)
+        self.generator = self._prepare(self._with_precision_policy(build_generator(config.model)), find_unused=frozen_epochs > 0)
         self.g_loss = GeneratorLoss(config.loss, config.model.generator).to(device)
         self.d_loss = DiscriminatorLoss(config.loss).to(device)
         self.discriminator = self._prepare(build_discriminator(config.model)) if self.g_loss.needs_discriminator else None
@@ -82,6 +83,14 @@ class GANTrainer:
         self.nonfinite_total = 0
 
     # -- construction ------------------------------------------------------------------------
+
+    def _with_precision_policy(self, generator: nn.Module) -> nn.Module:
+        """The generator with its depthwise convolutions kept in fp32 under CPU bf16 autocast (train.depthwise_fp32);
+        before DDP and the EMA copy, which both keep the switched classes."""
+        train = self.config.train
+        if train.depthwise_fp32 and train.amp == "bf16" and self.device.type == "cpu":
+            keep_depthwise_fp32(generator)
+        return generator
 
     def _prepare(self, net: nn.Module, find_unused: bool = False) -> nn.Module:
         net = net.to(self.device, memory_format=self.memory_format)
