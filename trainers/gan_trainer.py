@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.nn.utils import parametrize
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from losses.combined import DiscriminatorLoss, GeneratorLoss
@@ -179,7 +180,9 @@ class GANTrainer:
         set_requires_grad(self.discriminator, True)
         finite = True
         for _ in range(self.config.train.d_steps_per_g):
-            with self.autocast():
+            # cached(): a spectral-normalised D computes each normalised weight (power iteration and
+            # division) once for both forwards, which then also see the same D.
+            with self.autocast(), parametrize.cached():
                 d_real = self.discriminator(gray, target)
                 d_fake = self.discriminator(gray, fake.detach())
             loss, terms = self.d_loss(_float(d_real), _float(d_fake))
@@ -203,7 +206,7 @@ class GANTrainer:
         if self.discriminator is not None:
             # The unwrapped D: under DDP its frozen parameters must not wait for gradient buckets.
             disc = unwrap(self.discriminator)
-            with self.autocast():
+            with self.autocast(), parametrize.cached():
                 d_fake = _float(disc(gray, fake))
                 if self.g_loss.needs_real_features:
                     with torch.no_grad():
