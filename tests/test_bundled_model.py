@@ -32,9 +32,14 @@ from utils.errors import ChromaFillError
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "weights" / "chromafill.pt"
-# How much the shipped model must beat Telea's fill by (mean competition score on the held-out
-# chelsea and coffee photos with their fixed demo damage). Set from a measurement of the real weights.
-MARGIN_OVER_TELEA = 0.0
+# How much the shipped model must beat Telea's fill by on the held-out chelsea and coffee photos with
+# their fixed demo damage (means of the two). Measured on weights/chromafill.pt (its PROVENANCE.md):
+# score 0.3181 against 0.3168 (+0.0013: on these close-ups its hue histogram correlates slightly
+# negatively, -0.04 and -0.05, against Telea's gray ~0), SSIM_lost 0.4174 against 0.3789 (+0.0385).
+# The score margin says it must not lose to Telea; the SSIM_lost margin, half the measured gain,
+# is what fails a broken model (a generator that returns its pre-fill scores exactly Telea).
+SCORE_MARGIN_OVER_TELEA = 0.0005
+SSIM_LOST_MARGIN_OVER_TELEA = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -248,15 +253,16 @@ def test_the_shipped_model_beats_telea_on_held_out_photos(tmp_path: Path) -> Non
     """chelsea and coffee (never trained on) with the demo's fixed damage, the hole detected as in a real submission."""
     _, test_input = ensure_samples(tmp_path, DamageConfig())
     restorer = load_restorer(SHIPPED)
-    ours, telea = [], []
+    results = []
     for name in TEST_PHOTOS:
         gray, original = read_gray(test_input / f"{name}.png"), read_rgb(tmp_path / "test_gt" / f"{name}.png")
         hole = hole_of(gray, None)
-        result = scores(original, gray, restore(restorer, gray, hole).rgb, hole)
-        ours.append(result["restoration"]["score"])
-        telea.append(result["telea"]["score"])
-    print(f"held-out scores: bundled {np.mean(ours):.4f} {ours}, telea {np.mean(telea):.4f} {telea}")  # pytest -s shows it
-    assert np.mean(ours) > np.mean(telea) + MARGIN_OVER_TELEA, (ours, telea)
+        results.append(scores(original, gray, restore(restorer, gray, hole).rgb, hole))
+    mean = {method: {key: float(np.mean([r[method][key] for r in results])) for key in ("score", "ssim_lost")}
+            for method in ("restoration", "telea")}
+    print(f"held-out means: {mean}")  # pytest -s shows them
+    assert mean["restoration"]["score"] > mean["telea"]["score"] + SCORE_MARGIN_OVER_TELEA, results
+    assert mean["restoration"]["ssim_lost"] > mean["telea"]["ssim_lost"] + SSIM_LOST_MARGIN_OVER_TELEA, results
 
 
 def test_the_script_trains_scores_and_converts_a_run(tmp_path: Path) -> None:
