@@ -9,7 +9,8 @@
 #
 # STEP is train, quality or convert (default: all three, in this order), so a finished run can be
 # scored or converted again without retraining. Extra train.py overrides: TRAIN_OVERRIDES="k=v ...";
-# other folders (the tests use them): BUNDLED_PHOTOS (the linked photos), BUNDLED_RUN (the run
+# TRAINING_COMMIT names the code that trained a run whose checkpoint does not record it; other
+# folders (the tests use them): BUNDLED_PHOTOS (the linked photos), BUNDLED_RUN (the run
 # folder), BUNDLED_OUT (where the bundled files go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +53,7 @@ convert() {
   local photos
   photos=$(find -L "$PHOTOS" -maxdepth 1 -type f | wc -l)
   $PY tools/make_bundled_model.py --checkpoint "$RUN/best.pt" --out "$OUT" "${quality_args[@]}" \
-    --data "CamVid train + BSDS500 train ($photos photos)"
+    --data "CamVid train + BSDS500 train ($photos photos)" ${TRAINING_COMMIT:+--training-commit "$TRAINING_COMMIT"}
 }
 
 steps=("$@")

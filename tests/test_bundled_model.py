@@ -96,7 +96,8 @@ def test_the_file_holds_the_ema_generator_in_fp16_and_loads_safely(run: Path, ma
 def test_provenance_names_data_steps_minutes_commit_and_scores(made: bundled.BundledFiles) -> None:
     text = made.provenance.read_text()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    assert head and head in text
+    assert head and f"| converted by code | `{head}" in text
+    assert "| training code | `not recorded` |" in text  # random_run's checkpoint predates the record
     assert "42 steps, 3 epochs" in text
     assert f"{EVENT_SPAN_MINUTES:.1f} minutes from the first to the last TensorBoard event" in text
     assert "two test photos" in text and "score 0.5000, hist 0.2500" in text
@@ -109,6 +110,17 @@ def test_provenance_names_data_steps_minutes_commit_and_scores(made: bundled.Bun
     assert inside["training"]["steps"] == 42 and inside["training"]["minutes"] == EVENT_SPAN_MINUTES
     assert inside["quality"][0]["rows"]["all"]["methods"]["telea"]["score"] == pytest.approx(0.42)
     assert inside["quality"][1]["exposure"] == "bright"
+
+
+def test_training_code_comes_from_the_checkpoint_or_the_option(run: Path, tmp_path: Path) -> None:
+    given = make_bundled_model(run, tmp_path / "given", training_commit="abc123")
+    assert "| training code | `abc123` |" in given.provenance.read_text()
+    recorded = load_checkpoint(run)
+    recorded["code_commits"] = ["1111", "2222+uncommitted changes"]
+    save_checkpoint(tmp_path / "recorded" / "best.pt", recorded)
+    made = make_bundled_model(tmp_path / "recorded" / "best.pt", tmp_path / "out", training_commit="ignored")
+    assert "| training code | `1111`, then `2222+uncommitted changes` |" in made.provenance.read_text()
+    assert load_checkpoint(made.weights)["provenance"]["training_commits"] == ["1111", "2222+uncommitted changes"]
 
 
 def test_loads_in_fp32_and_predicts_as_the_checkpoint_with_fp16_rounded_weights(run: Path, made: bundled.BundledFiles,

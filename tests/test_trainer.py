@@ -242,3 +242,22 @@ def test_mask_net_trains_beside_the_generator(dacon_root: Path, tmp_path: Path) 
     events = EventAccumulator(str(config.experiment.run_dir / "tensorboard"))
     events.Reload()
     assert "loss/g_mask_net" in events.Tags()["scalars"]
+
+
+def test_checkpoints_record_the_code_that_trained_them(dacon_root: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """last.pt and best.pt name the commit of the training code; a resume on other code appends it
+    (the bundled model's provenance reads them)."""
+    import trainers.loop
+
+    monkeypatch.setattr(trainers.loop, "git_commit", lambda: "aaaa")
+    config = smoke(dacon_root, tmp_path, "train.epochs=1")
+    run_training(config)
+    run_dir = config.experiment.run_dir
+    assert load_checkpoint(run_dir / "last.pt")["code_commits"] == ["aaaa"]
+    assert load_checkpoint(run_dir / "best.pt")["code_commits"] == ["aaaa"]
+    monkeypatch.setattr(trainers.loop, "git_commit", lambda: "bbbb+uncommitted changes")
+    run_training(smoke(dacon_root, tmp_path, "train.epochs=2"), resume="auto")
+    assert load_checkpoint(run_dir / "last.pt")["code_commits"] == ["aaaa", "bbbb+uncommitted changes"]
+    run_training(smoke(dacon_root, tmp_path, "train.epochs=3"), resume="auto")  # the same code again: no repeat
+    assert load_checkpoint(run_dir / "last.pt")["code_commits"] == ["aaaa", "bbbb+uncommitted changes"]

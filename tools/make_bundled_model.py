@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, help="folder to write chromafill.pt, chromafill.yaml, PROVENANCE.md")
     parser.add_argument("--quality-json", type=Path, nargs="+", default=[],
                         help="benchmarks/quality.py --json files (e.g. plain and clipped photos): their score tables go into the provenance")
+    parser.add_argument("--training-commit", default="",
+                        help="the commit of the code that trained the run, for a checkpoint that does not record it "
+                             "(trainers/loop.py records it in checkpoints since that record was added)")
     parser.add_argument("--data", default="", help="what the model was trained on, in words (e.g. 'CamVid train + BSDS500 train')")
     return parser.parse_args(argv)
 
@@ -36,7 +39,7 @@ def main() -> int:
     args = parse_args()
     from trainers.bundled import make_bundled_model
 
-    files = make_bundled_model(args.checkpoint, args.out, args.quality_json, args.data)
+    files = make_bundled_model(args.checkpoint, args.out, args.quality_json, args.data, training_commit=args.training_commit)
     print(f"wrote {files.weights} ({files.size_bytes / 1e6:.1f} MB), {files.config} and {files.provenance}")
     return 0
 

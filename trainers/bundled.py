@@ -120,7 +120,7 @@ class BundledFiles:
 
 
 def make_bundled_model(checkpoint_path: Path, out_dir: Path, quality_jsons: Sequence[Path] = (), data_note: str = "",
-                       max_bytes: int = MAX_BYTES) -> BundledFiles:
+                       max_bytes: int = MAX_BYTES, training_commit: str = "") -> BundledFiles:
     """Convert a trainer checkpoint into out_dir/chromafill.pt, chromafill.yaml (its config, for
     reading; the file's embedded copy is what loads) and PROVENANCE.md. Nothing is written when the
     checkpoint, a quality JSON or the size check fails."""
@@ -130,7 +130,7 @@ def make_bundled_model(checkpoint_path: Path, out_dir: Path, quality_jsons: Sequ
     except (KeyError, ChromaFillError) as err:
         raise ChromaFillError(f"{checkpoint_path}: the checkpoint's stored config is missing or invalid ({err})") from None
     quality = [prov.read_quality(path) for path in quality_jsons]
-    provenance = prov.collect(checkpoint, Path(checkpoint_path), data_note, quality)
+    provenance = prov.collect(checkpoint, Path(checkpoint_path), data_note, quality, training_commit)
     data = serialise(bundled_payload(checkpoint, str(checkpoint_path), provenance), max_bytes)
     files = BundledFiles(out_dir / BUNDLED_PATH.name, out_dir / "chromafill.yaml", out_dir / "PROVENANCE.md", len(data))
     atomic_write_bytes(files.weights, data)

@@ -23,6 +23,7 @@ from trainers.distributed import (DistInfo, barrier, broadcast_score, init_distr
 from trainers.gan_trainer import GANTrainer, NonFiniteError, unwrap
 from trainers.predict import predict_split, write_submission_zip
 from trainers.progress import EpochProgress
+from trainers.provenance import git_commit
 from trainers.rng import capture_rng, restore_rng, rng_untouched
 from data.sampler import ResumableSampler
 from trainers.samples import SAMPLES_PNG, write_samples_png
@@ -90,6 +91,7 @@ class _Run:
         # best.pt as the whole-epoch selection has it, while best.pt holds weights cut inside an
         # epoch by train.max_minutes (see _update_best_at_cut); kept in last.pt for --resume.
         self.best_before_cut: dict[str, Any] | None = None
+        self.code_commits = [git_commit()]  # the code that trained this run, one entry per change across resumes
         if checkpoint is not None:
             self._restore(checkpoint)
         elif load_state is not None:
@@ -158,6 +160,8 @@ class _Run:
         self.selection.recent = list(checkpoint.get("recent_scores", []))[-self.selection.window:]
         self.selection.best = checkpoint["best_score"]
         self.best_before_cut = _to_cpu(checkpoint.get("best_before_cut"))
+        earlier = list(checkpoint.get("code_commits") or ["not recorded"])
+        self.code_commits = earlier + [c for c in self.code_commits if c != earlier[-1]]
         restore_rng(checkpoint["rng"])
         self._say(f"resumed at epoch {self.pos.epoch + 1}, step {self.pos.global_step}")
 
@@ -404,6 +408,7 @@ class _Run:
             "recent_scores": self.selection.recent,
             "best_before_cut": self.best_before_cut,
             "train_seconds": self.pos.train_seconds,
+            "code_commits": self.code_commits,
             "trainer": self.trainer.state_dict(),
             "rng": capture_rng(),
         }
@@ -419,7 +424,7 @@ class _Run:
         state = self.trainer.state_dict()
         payload = {"config": cfgio.to_dict(self.config), "epoch": self.pos.epoch, "step_in_epoch": self.pos.step_in_epoch,
                    "global_step": self.pos.global_step, "scores": scores, "select_score": select_score,
-                   "trainer": {k: state[k] for k in ("generator", "ema", "mask_net", "discriminator")}}
+                   "code_commits": self.code_commits, "trainer": {k: state[k] for k in ("generator", "ema", "mask_net", "discriminator")}}
         save_checkpoint(self.run_dir / BEST, payload)
 
     def _summary(self, scores: dict[str, float]) -> None:

@@ -88,14 +88,19 @@ def _row(row: dict[str, Any]) -> dict[str, float]:
 
 
 def collect(checkpoint: dict[str, Any], checkpoint_path: Path, data_note: str = "",
-            quality: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The provenance of a bundled model converted from `checkpoint` (loaded from `checkpoint_path`)."""
+            quality: list[dict[str, Any]] | None = None, training_commit: str = "") -> dict[str, Any]:
+    """The provenance of a bundled model converted from `checkpoint` (loaded from `checkpoint_path`).
+
+    The training code's commits come from the checkpoint (trainers/loop.py records them), else from
+    `training_commit` (for checkpoints written before that record existed), else 'not recorded'.
+    """
     config = checkpoint["config"]
     run_dir = checkpoint_path.parent
     minutes = training_minutes(run_dir)
     return {
         "source_checkpoint": str(checkpoint_path),
         "commit": git_commit(),
+        "training_commits": list(checkpoint.get("code_commits") or [training_commit or "not recorded"]),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "data": {"note": data_note, "format": config["data"]["format"], "root": config["data"]["root"],
                  "photos": count_photos(config["data"]["root"])},
@@ -131,7 +136,8 @@ def markdown(provenance: dict[str, Any], file_name: str, file_bytes: bytes) -> s
         f"| training | {training['steps']} steps, {training['epochs']} epochs, {minutes} (train.max_minutes "
         f"{training['max_minutes']:g}) |",
         f"| best validation | {_terms(training['val_scores'])} |",
-        f"| commit | `{provenance['commit']}` |",
+        f"| training code | {', then '.join(f'`{c}`' for c in provenance.get('training_commits', ['not recorded']))} |",
+        f"| converted by code | `{provenance['commit']}` |",
         f"| source checkpoint | `{provenance['source_checkpoint']}` |",
         f"| created | {provenance['created']} |",
     ]
