@@ -29,6 +29,9 @@ RUNS=(
   "bins_cosine|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05"
   "bins_whole|configs/cpu_budget.yaml|data.augment.whole_photo_prob=0.5"
   "bins_cosine_whole|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 data.augment.whole_photo_prob=0.5"
+  # The scaling row: the schedules at 10 minutes (configs/bundled.yaml is bins_cosine at 60)
+  "bins_10|configs/cpu_budget.yaml|train.max_minutes=10"
+  "bins_cosine_10|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 train.max_minutes=10"
 )
 
 link_photos() {
