@@ -201,28 +201,17 @@ def paired_difference(scores: Sequence[float], reference: Sequence[float]) -> tu
     return float(diffs.mean()), sem
 
 
-def add_paired(results: dict[str, dict[str, dict[str, float]]], scores: dict[str, list[float]], subsets: Subsets,
-               reference: str) -> None:
-    """`diff` and `diff_sem` against `reference` in every (method, subset) summary; NaN for the reference itself."""
+def add_paired_column(results: dict[str, dict[str, dict[str, float]]], values: dict[str, list[float]], subsets: Subsets,
+                      reference_of: dict[str, str], key: str) -> None:
+    """`key` and `key`_sem in every (method, subset) summary: the paired difference of the method's per-photo
+    `values` to those of its reference in `reference_of`; NaN for a method without one."""
     for method, by_subset in results.items():
+        reference = reference_of.get(method)
         for subset, indices in subsets.items():
-            if method == reference:
-                diff, sem = math.nan, math.nan
-            else:
-                diff, sem = paired_difference([scores[method][i] for i in indices], [scores[reference][i] for i in indices])
-            by_subset[subset].update(diff=diff, diff_sem=sem)
-
-
-def add_lost_gain(results: dict[str, dict[str, dict[str, float]]], losts: dict[str, list[float]], subsets: Subsets,
-                  prefill_of: dict[str, str]) -> None:
-    """`lost_gain` and `lost_gain_sem` in every (method, subset) summary: a checkpoint's SSIM_lost minus its own
-    pre-fill's, paired per photo; NaN for the baselines."""
-    for method, by_subset in results.items():
-        for subset, indices in subsets.items():
-            gain, sem = math.nan, math.nan
-            if method in prefill_of:
-                gain, sem = paired_difference([losts[method][i] for i in indices], [losts[prefill_of[method]][i] for i in indices])
-            by_subset[subset].update(lost_gain=gain, lost_gain_sem=sem)
+            diff, sem = math.nan, math.nan
+            if reference is not None:
+                diff, sem = paired_difference([values[method][i] for i in indices], [values[reference][i] for i in indices])
+            by_subset[subset].update({key: diff, f"{key}_sem": sem})
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -380,12 +369,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _remember_prefill(name: str, made: tuple[Predictor, str], prefill_of: dict[str, str]) -> Predictor:
-    """The checkpoint's predictor, noting the prefill it restores from under its method name."""
-    predictor, prefill_of[name] = made
-    return predictor
-
-
 def _run(args: argparse.Namespace) -> int:
     checkpoints = [parse_checkpoint(spec) for spec in args.checkpoint]
     if args.grid and not checkpoints:
@@ -393,11 +376,12 @@ def _run(args: argparse.Namespace) -> int:
     photos = damaged_photos(args.photos, args.seed, args.limit, args.true_mask, args.exposure)
     subsets = photo_subsets(photos, args.by_folder, args.least_colourful_third, args.most_colourful_third)
     device = pick_device(args.device)
-    methods: dict[str, Callable[[], Predictor]] = {}
+    # method name -> a factory of (its predictor, the prefill it restores from: None for the baselines)
+    methods: dict[str, Callable[[], tuple[Predictor, str | None]]] = {}
     if not args.no_baselines:
-        methods["gray copy"] = lambda: gray_copy
+        methods["gray copy"] = lambda: (gray_copy, None)
         for method in args.baseline_prefill:
-            methods[method] = lambda method=method: lambda photo: prefilled(photo, method)
+            methods[method] = lambda method=method: (lambda photo: prefilled(photo, method), None)
     snaps = args.gray_snap or [None]
     run_of: dict[str, Path] = {}  # method name -> its checkpoint, for the hist spread column
     prefill_of: dict[str, str] = {}  # checkpoint method name -> the prefill it restores from, for --lost-gain
@@ -407,8 +391,8 @@ def _run(args: argparse.Namespace) -> int:
                 name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
                 name = name if len(args.precision) == 1 else f"{name} {precision}"
                 run_of[name] = path
-                methods[name] = lambda name=name, path=path, snap=snap, amp=precision == "bf16": _remember_prefill(
-                    name, checkpoint_predictor(path, device, snap, not args.no_ema, amp, args.prefill), prefill_of)
+                methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
+                    path, device, snap, not args.no_ema, amp, args.prefill)
     if args.paired_against is not None and args.paired_against not in methods:
         raise ChromaFillError(f"--paired-against: {args.paired_against!r} is not a method of this run; expected one of "
                               f"{', '.join(repr(name) for name in methods)}")
@@ -419,7 +403,10 @@ def _run(args: argparse.Namespace) -> int:
     spreads = {name: spread_of[path] for name, path in run_of.items()}
     first_preds = None
     for name, make in methods.items():
-        rows, preds = evaluate(photos, make())
+        predict, prefill_used = make()
+        if prefill_used is not None:
+            prefill_of[name] = prefill_used
+        rows, preds = evaluate(photos, predict)
         scores[name] = [row["score"] for row in rows]
         losts[name] = [row["ssim_lost"] for row in rows]
         results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
@@ -429,9 +416,10 @@ def _run(args: argparse.Namespace) -> int:
         for method in sorted(set(prefill_of.values()) - set(losts)):  # a checkpoint's prefill not among the baselines
             rows, _ = evaluate(photos, lambda photo, method=method: prefilled(photo, method))
             losts[method] = [row["ssim_lost"] for row in rows]
-        add_lost_gain(results, losts, subsets, prefill_of)
+        add_paired_column(results, losts, subsets, prefill_of, "lost_gain")
     if args.paired_against is not None:
-        add_paired(results, scores, subsets, args.paired_against)
+        others = {method: args.paired_against for method in results if method != args.paired_against}
+        add_paired_column(results, scores, subsets, others, "diff")
     hole = "true mask" if args.true_mask else "detected hole"
     exposed = f", clipped {args.exposure}" if args.exposure else ""
     print(f"{len(photos)} photos{exposed}, damage seed {args.seed}, filled region: {hole}", file=sys.stderr)
