@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from trainers.bundled_name import BUNDLED
 from utils.cli import run_cli
 from utils.errors import ChromaFillError
 
-BUNDLED = "bundled"  # trainers.bundled.BUNDLED; repeated so --help does not import torch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from trainers.bundled_name import BUNDLED
 from utils.cli import run_cli
 
-BUNDLED = "bundled"  # trainers.bundled.BUNDLED; repeated so --help does not import torch
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from data.prefill import PREFILL_METHODS
+from trainers.bundled_name import BUNDLED
 from utils.cli import run_cli
 
-BUNDLED = "bundled"  # trainers.bundled.BUNDLED; repeated so --help does not import torch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -23,13 +23,13 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from trainers import provenance as prov
+from trainers.bundled_name import BUNDLED
 from trainers.checkpoint import FORMAT, VERSION, generator_weights, load_checkpoint
 from trainers.config import config_from_dict
 from utils import config as cfgio
 from utils.atomic import atomic_write_bytes
 from utils.errors import ChromaFillError
 
-BUNDLED = "bundled"  # the --checkpoint / --load-from value that names the bundled file
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BUNDLED_PATH = WEIGHTS_DIR / "chromafill.pt"
 MAX_BYTES = 20_000_000  # a clone stays small: at most 20 MB of weights in the repository

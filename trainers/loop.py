@@ -23,7 +23,7 @@ from trainers.distributed import (DistInfo, barrier, broadcast_score, init_distr
 from trainers.gan_trainer import GANTrainer, NonFiniteError, unwrap
 from trainers.predict import predict_split, write_submission_zip
 from trainers.progress import EpochProgress
-from trainers.provenance import git_commit
+from trainers.provenance import NOT_RECORDED, git_commit
 from trainers.rng import capture_rng, restore_rng, rng_untouched
 from data.sampler import ResumableSampler
 from trainers.samples import SAMPLES_PNG, write_samples_png
@@ -160,8 +160,8 @@ class _Run:
         self.selection.recent = list(checkpoint.get("recent_scores", []))[-self.selection.window:]
         self.selection.best = checkpoint["best_score"]
         self.best_before_cut = _to_cpu(checkpoint.get("best_before_cut"))
-        earlier = list(checkpoint.get("code_commits") or ["not recorded"])
-        self.code_commits = earlier + [c for c in self.code_commits if c != earlier[-1]]
+        earlier, current = list(checkpoint.get("code_commits") or [NOT_RECORDED]), self.code_commits[-1]
+        self.code_commits = earlier if earlier[-1] == current else [*earlier, current]
         restore_rng(checkpoint["rng"])
         self._say(f"resumed at epoch {self.pos.epoch + 1}, step {self.pos.global_step}")
 

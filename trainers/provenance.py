@@ -21,6 +21,7 @@ from utils.errors import ChromaFillError
 
 REPO = Path(__file__).resolve().parent.parent
 SCORE_KEYS = ("score", "ssim_full", "ssim_lost", "hist")
+NOT_RECORDED = "not recorded"  # a checkpoint written before trainers/loop.py recorded its code commits
 
 
 def git_commit(repo: Path = REPO) -> str:
@@ -100,7 +101,7 @@ def collect(checkpoint: dict[str, Any], checkpoint_path: Path, data_note: str = 
     return {
         "source_checkpoint": str(checkpoint_path),
         "commit": git_commit(),
-        "training_commits": list(checkpoint.get("code_commits") or [training_commit or "not recorded"]),
+        "training_commits": list(checkpoint.get("code_commits") or [training_commit or NOT_RECORDED]),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "data": {"note": data_note, "format": config["data"]["format"], "root": config["data"]["root"],
                  "photos": count_photos(config["data"]["root"])},
@@ -138,7 +139,7 @@ def markdown(provenance: dict[str, Any], file_name: str, file_bytes: bytes) -> s
         f"| training | {training['steps']} steps, {training['epochs']} epochs, {minutes} (train.max_minutes "
         f"{training['max_minutes']:g}) |",
         f"| best validation | {_terms(training['val_scores'])} |",
-        f"| training code | {', then '.join(f'`{c}`' for c in provenance.get('training_commits', ['not recorded']))} |",
+        f"| training code | {', then '.join(f'`{c}`' for c in provenance.get('training_commits', [NOT_RECORDED]))} |",
         f"| converted by code | `{provenance['commit']}` |",
         f"| source checkpoint | `{provenance['source_checkpoint']}` |",
         f"| created | {provenance['created']} |",
