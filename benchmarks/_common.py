@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from utils.allocator import keep_freed_memory  # noqa: E402  (needs ROOT on sys.path)
+
+keep_freed_memory()  # benchmarks time what the CLIs run (utils.cli.run_cli does the same)
+
 
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock timings measure the work and not its launch."""

@@ -6,6 +6,7 @@ import errno
 import sys
 from typing import Callable
 
+from utils.allocator import keep_freed_memory
 from utils.errors import ChromaFillError
 
 EXIT_USER_ERROR = 2
@@ -21,6 +22,7 @@ ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, err
 
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run `main`, turning user errors into `error: ...` on stderr and a non-zero exit code."""
+    keep_freed_memory()  # before any tensor exists: every CLI trains or predicts with large tensors
     try:
         code = main()
     except ChromaFillError as err:
