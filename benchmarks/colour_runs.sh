@@ -8,6 +8,10 @@
 # RUN names one of the runs below (default: the first five, in this order); `table` skips training and
 # only writes the tables from the runs that exist: $TABLE.md / .json (default docs/quality_runs), and
 # $TABLE_clipped.md / .json, the same photos with skies clipped to white (quality.py --exposure bright).
+# `scaling` trains configs/cpu_budget.yaml for 10, then 20, then 40 minutes of training time, each
+# stage resuming the last (a constant learning rate, so the 10- and 20-minute stages are what runs
+# of that length give), and keeps each stage's folder (run_scaling_10, _20, _40); `scaling_table`
+# scores them against run_pretrained_bins: $TABLE.md / .json and ${TABLE}_clipped.md / .json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAMVID=${1:?usage: colour_runs.sh CAMVID_DIR BSDS500_DIR [RUN ...]}
@@ -61,11 +65,34 @@ table() {
     "${args[@]}" --lost-gain --markdown --json "${TABLE}_clipped.json" | tee "${TABLE}_clipped.md"
 }
 
+scaling() {
+  local minutes
+  for minutes in 10 20 40; do
+    $PY train.py --config configs/cpu_budget.yaml data.root="$PHOTOS" experiment.name=run_scaling \
+      train.max_minutes="$minutes" --resume auto
+    rm -rf "checkpoints/run_scaling_$minutes"
+    cp -r checkpoints/run_scaling "checkpoints/run_scaling_$minutes"
+  done
+}
+
+scaling_table() {
+  local args=(--checkpoint pretrained_bins=checkpoints/run_pretrained_bins/best.pt)
+  local minutes
+  for minutes in 10 20 40; do
+    args+=(--checkpoint "scaling_$minutes=checkpoints/run_scaling_$minutes/best.pt")
+  done
+  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
+    --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
+    "${args[@]}" --paired-against pretrained_bins --no-baselines --lost-gain --markdown --json "$TABLE.json" | tee "$TABLE.md"
+  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --exposure bright \
+    "${args[@]}" --paired-against pretrained_bins --no-baselines --lost-gain --markdown --json "${TABLE}_clipped.json" | tee "${TABLE}_clipped.md"
+}
+
 link_photos
 wanted=("$@")
 [[ ${#wanted[@]} -eq 0 ]] && wanted=(baseline pretrained pretrained_bins pretrained_gate scratch_encoder table)
 for want in "${wanted[@]}"; do
-  if [[ $want == table ]]; then table; continue; fi
+  if [[ $want == table || $want == scaling || $want == scaling_table ]]; then $want; continue; fi
   found=0
   for entry in "${RUNS[@]}"; do
     IFS='|' read -r name config overrides <<<"$entry"
