@@ -15,6 +15,7 @@ from losses.chroma_ce import ChromaClassLoss
 from losses.config import LossConfig
 from losses.feature_matching import feature_matching_loss
 from losses.hue_hist import HueHistogramLoss
+from losses.lost_ssim import LostSSIMLoss
 from losses.perceptual import PerceptualLoss
 from losses.pixel import PixelLoss, mask_weights
 from losses.smooth import GaussianSmoothLoss
@@ -58,12 +59,14 @@ class GeneratorLoss(nn.Module):
         self.cfg = cfg
         self.weighted_terms = nn.ModuleDict(_weighted_terms(cfg))
         self.image_terms = nn.ModuleDict(_image_terms(cfg))
+        self.lost_ssim = LostSSIMLoss() if cfg.lost_ssim.weight > 0 else None
         self.chroma_ce: ChromaClassLoss | None = None
         if cfg.chroma_ce.weight > 0:
             generator = generator or GeneratorConfig()
             self.chroma_ce = ChromaClassLoss(generator.chroma_bins, cfg.chroma_ce.rebalance, generator.chroma_scale)
         self.weights = {
             "pixel": cfg.pixel.weight, "smooth": cfg.smooth.weight, "ssim": cfg.ssim.weight,
+            "lost_ssim": cfg.lost_ssim.weight,
             "hue_hist": cfg.hue_hist.weight, "perceptual": cfg.perceptual.weight,
             "adv": cfg.adversarial.weight, "feat_match": cfg.feat_match.weight, "chroma_ce": cfg.chroma_ce.weight,
         }
@@ -104,6 +107,10 @@ class GeneratorLoss(nn.Module):
             raw[name] = term(pred, target, weights)
         for name, term in self.image_terms.items():
             raw[name] = term(pred, target)
+        if self.lost_ssim is not None:
+            if mask is None:
+                raise ValueError("GeneratorLoss: the lost_ssim term needs the lost-region mask")
+            raw["lost_ssim"] = self.lost_ssim(pred, target, mask)
         raw.update(self._gan_terms(d_fake, d_real))
         if self.chroma_ce is not None:
             if chroma_logits is None:

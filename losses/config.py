@@ -53,6 +53,13 @@ class SmoothLossConfig:
 
 
 @dataclass
+class LostSSIMLossConfig:
+    weight: float = param(
+        0.0, "weight of 1 - the score's SSIM_lost: skimage's 1-D SSIM along the lost pixels in row-major order, computed as the metric does (0 = off)", ge=0.0
+    )
+
+
+@dataclass
 class AdversarialLossConfig:
     weight: float = param(1.0, "weight of the generator's adversarial loss (0 = train without a discriminator)", ge=0.0)
     type: Literal["vanilla", "lsgan", "hinge"] = param(
@@ -116,6 +123,7 @@ class ChromaCELossConfig:
 class LossConfig:
     pixel: PixelLossConfig = section(PixelLossConfig)
     ssim: SSIMLossConfig = section(SSIMLossConfig)
+    lost_ssim: LostSSIMLossConfig = section(LostSSIMLossConfig)
     smooth: SmoothLossConfig = section(SmoothLossConfig)
     adversarial: AdversarialLossConfig = section(AdversarialLossConfig)
     hue_hist: HueHistLossConfig = section(HueHistLossConfig)

@@ -60,8 +60,11 @@ def _window_means(x: torch.Tensor, spatial_dims: int) -> torch.Tensor:
     return sums.view(n, c, -1, *sums.shape[2:]) / SSIM_WINDOW**spatial_dims
 
 
-def _ssim_mean(x: torch.Tensor, y: torch.Tensor, data_range: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM over every full window and channel; x, y: B x C x spatial levels, data_range: B."""
+def ssim_mean(x: torch.Tensor, y: torch.Tensor, data_range: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM over every full window and channel; x, y: B x C x spatial levels, data_range: B.
+
+    Differentiable: losses/lost_ssim.py trains on it (in float32, on values in [0, 1]).
+    """
     spatial = x.dim() - 2
     shape = (-1,) + (1,) * (x.dim() - 1)
     c1 = ((_K1 * data_range) ** 2).view(shape)
@@ -91,7 +94,7 @@ def ssim_full(pred: torch.Tensor, target: torch.Tensor, chunk: int = 4) -> torch
     out = []
     for p, t in zip(pred.split(chunk), target.split(chunk)):
         data_range = p.flatten(1).amax(1) - p.flatten(1).amin(1)
-        ssim = _ssim_mean(t, p, data_range.clamp_min(1))
+        ssim = ssim_mean(t, p, data_range.clamp_min(1))
         out.append(_flat_rule(ssim, (p == t).flatten(1).all(1), data_range))
     return torch.cat(out)
 
@@ -106,7 +109,7 @@ def ssim_lost(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
         m = mask[b, 0]
         x, y = target[b][:, m].unsqueeze(0), pred[b][:, m].unsqueeze(0)  # 1 x 3 x N
         data_range = (pred[b].max() - pred[b].min()).view(1)
-        ssim = _ssim_mean(x, y, data_range.clamp_min(1))
+        ssim = ssim_mean(x, y, data_range.clamp_min(1))
         out[b] = _flat_rule(ssim, (x == y).all().view(1), data_range)[0]
     return out
 
