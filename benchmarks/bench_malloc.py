@@ -1,11 +1,12 @@
 """Training steps with glibc's default malloc against utils.allocator.keep_freed_memory.
 
     python benchmarks/bench_malloc.py [--configs configs/cpu_budget.yaml configs/unet_budget.yaml]
-        [--steps 6] [--reps 3]
+        [--steps 6] [--reps 3] [KEY=VALUE ...]
 
 The setting is process-wide, so each measurement is a fresh process (`CHROMAFILL_MALLOC=default`
 or not) that builds the recipe's trainer as bench_train.py --recipes does (one fixed generated
-batch, the encoder past its frozen epochs), runs two warm-up steps, then times `steps` steps and
+batch, the encoder past its frozen epochs; KEY=VALUE overrides every config, e.g.
+data.crop_size=256 train.batch_size=4), runs two warm-up steps, then times `steps` steps and
 counts the page faults they cause. Processes alternate between the two settings `reps` times, so
 load from other jobs hits both alike; the table gives medians.
 """
@@ -27,7 +28,7 @@ from _common import machine_line
 from utils.allocator import ENV
 
 
-def child(config_path: str, steps: int) -> None:
+def child(config_path: str, steps: int, overrides: list[str]) -> None:
     """Print {"seconds": per step, "faults": minor page faults per step} for one setting."""
     import torch
 
@@ -35,7 +36,7 @@ def child(config_path: str, steps: int) -> None:
     from trainers.config import load_config
     from trainers.gan_trainer import GANTrainer
 
-    config = load_config(config_path, [])
+    config = load_config(config_path, overrides)
     torch.manual_seed(0)
     device = torch.device("cpu")
     trainer = GANTrainer(config, device)
@@ -51,9 +52,9 @@ def child(config_path: str, steps: int) -> None:
     print(json.dumps({"seconds": seconds, "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}))
 
 
-def measure(config_path: str, steps: int, setting: str) -> dict[str, float]:
+def measure(config_path: str, steps: int, setting: str, overrides: list[str]) -> dict[str, float]:
     env = {**os.environ, ENV: setting}
-    out = subprocess.run([sys.executable, __file__, "--child", config_path, "--steps", str(steps)],
+    out = subprocess.run([sys.executable, __file__, "--child", config_path, "--steps", str(steps), *overrides],
                          env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -64,9 +65,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every config")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.steps)
+        child(args.child, args.steps, args.overrides)
         return
     import torch
 
@@ -75,8 +77,9 @@ def main() -> None:
     for _ in range(args.reps):
         for config_path in args.configs:
             for setting in ("default", "tuned"):
-                results.setdefault((config_path, setting), []).append(measure(config_path, args.steps, setting))
-    print(f"{args.steps} steps per process, {args.reps} processes per row (alternating); medians")
+                results.setdefault((config_path, setting), []).append(measure(config_path, args.steps, setting, args.overrides))
+    print(f"{args.steps} steps per process, {args.reps} processes per row (alternating); medians"
+          + (f"; overrides {' '.join(args.overrides)}" if args.overrides else ""))
     print(f"{'config':<28} {'malloc':<8} {'s/step':>7} {'faults/step':>11} {'x default':>9}")
     for config_path in args.configs:
         base = statistics.median(r["seconds"] for r in results[(config_path, "default")])

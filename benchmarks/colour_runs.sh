@@ -12,6 +12,10 @@
 # stage resuming the last (a constant learning rate, so the 10- and 20-minute stages are what runs
 # of that length give), and keeps each stage's folder (run_scaling_10, _20, _40); `scaling_table`
 # scores them against run_pretrained_bins: $TABLE.md / .json and ${TABLE}_clipped.md / .json.
+# `hole_table` scores run_scaling_20, run_lost_ssim and run_fsr (those that exist) with the Telea and
+# FSR_FAST pre-fills alone, paired against $PAIRED (default scaling_20), on the plain photos, the
+# clipped ones and the darkened ones: $TABLE.md, ${TABLE}_clipped.md and ${TABLE}_dark.md (+ .json).
+# A run whose data.prefill is cached (fsr_fast, ...) fills its cache on every core before training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAMVID=${1:?usage: colour_runs.sh CAMVID_DIR BSDS500_DIR [RUN ...]}
@@ -36,6 +40,9 @@ RUNS=(
   # The scaling row: the schedules at 10 minutes (configs/bundled.yaml is bins_cosine at 60)
   "bins_10|configs/cpu_budget.yaml|train.max_minutes=10"
   "bins_cosine_10|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 train.max_minutes=10"
+  # The hole (hole_table): the score's SSIM_lost as a loss, then with the FSR_FAST pre-fill as well
+  "lost_ssim|configs/cpu_budget.yaml|loss.lost_ssim.weight=10"
+  "fsr|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10"
 )
 
 link_photos() {
@@ -46,6 +53,8 @@ link_photos() {
 train_run() {  # name config overrides...
   local name=$1 config=$2
   shift 2
+  # shellcheck disable=SC2068
+  $PY tools/warm_prefill_cache.py --config "$config" data.root="$PHOTOS" $@
   # shellcheck disable=SC2068
   $PY train.py --config "$config" data.root="$PHOTOS" experiment.name="run_$name" $@
 }
@@ -88,11 +97,29 @@ scaling_table() {
     "${args[@]}" --paired-against pretrained_bins --no-baselines --lost-gain --markdown --json "${TABLE}_clipped.json" | tee "${TABLE}_clipped.md"
 }
 
+hole_table() {
+  local args=() name
+  for name in scaling_20 lost_ssim fsr; do
+    [[ -f checkpoints/run_$name/best.pt ]] && args+=(--checkpoint "$name=checkpoints/run_$name/best.pt")
+  done
+  args+=(--paired-against "${PAIRED:-scaling_20}" --baseline-prefill telea fsr_fast --lost-gain --markdown)
+  $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
+    --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
+    "${args[@]}" --json "$TABLE.json" | tee "$TABLE.md"
+  local exposure
+  for exposure in bright dark; do
+    local suffix=_dark
+    [[ $exposure == bright ]] && suffix=_clipped
+    $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --exposure "$exposure" \
+      "${args[@]}" --json "$TABLE$suffix.json" | tee "$TABLE$suffix.md"
+  done
+}
+
 link_photos
 wanted=("$@")
 [[ ${#wanted[@]} -eq 0 ]] && wanted=(baseline pretrained pretrained_bins pretrained_gate scratch_encoder table)
 for want in "${wanted[@]}"; do
-  if [[ $want == table || $want == scaling || $want == scaling_table ]]; then $want; continue; fi
+  if [[ $want =~ ^(table|scaling|scaling_table|hole_table)$ ]]; then $want; continue; fi
   found=0
   for entry in "${RUNS[@]}"; do
     IFS='|' read -r name config overrides <<<"$entry"
@@ -102,5 +129,5 @@ for want in "${wanted[@]}"; do
       found=1
     fi
   done
-  [[ $found == 1 ]] || { echo "colour_runs.sh: unknown run $want (expected one of the RUNS names or table)" >&2; exit 2; }
+  [[ $found == 1 ]] || { echo "colour_runs.sh: unknown run $want (expected one of the RUNS names, table, scaling, scaling_table or hole_table)" >&2; exit 2; }
 done

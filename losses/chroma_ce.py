@@ -13,13 +13,13 @@ spread bilinearly over the 4 surrounding bins (models/chroma_bins.ChromaGrid.sof
 With model.generator.chroma_scale s > 1 the logits are at 1/s of the image's resolution; their
 target is then the true chroma averaged over the same s x s blocks (models/chroma_bins.area_downsample).
 The class dimension is handled as the last dimension of a (B, H, W, classes) view, the layout
-the head writes in channels_last, so the log-softmax needs no copy.
+the head writes in channels_last, so nothing is copied; the cross-entropy and its gradient are
+written out (SoftTargetCrossEntropy) to pass over the bins^2-wide logits as few times as possible.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
 from torch import Tensor, nn
 
@@ -27,6 +27,29 @@ from models.chroma_bins import ChromaGrid, area_downsample
 from utils.color import rgb_to_ycbcr
 
 PRIOR_SIGMA_BINS = 1.0  # smoothing of the batch histogram over the (Cb, Cr) grid, in bins
+
+
+class SoftTargetCrossEntropy(torch.autograd.Function):
+    """Per-pixel cross-entropy of classes-last logits against targets spread over a few classes each.
+
+    -sum_k w_k log_softmax(z)[i_k] = logsumexp(z) - sum_k w_k z[i_k] (the weights sum to 1). Autograd's
+    own graph (log_softmax, gather) keeps a bins^2-wide log-probability tensor, and gather's
+    backward zero-fills another one before scattering into it; here the backward builds
+    softmax(z) * g in place and subtracts the targets' w * g at their 4 classes.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, indices: Tensor, weights: Tensor) -> Tensor:  # type: ignore[override]
+        """logits: ... x classes; indices, weights: ... x k. Returns the ... cross-entropies."""
+        lse = torch.logsumexp(logits, dim=-1)
+        ctx.save_for_backward(logits, lse, indices, weights)
+        return lse - (weights * logits.gather(-1, indices)).sum(dim=-1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        logits, lse, indices, weights = ctx.saved_tensors
+        grad_logits = (logits - lse.unsqueeze(-1)).exp_().mul_(grad.unsqueeze(-1))
+        return grad_logits.scatter_add_(-1, indices, -weights * grad.unsqueeze(-1)), None, None
 
 
 class ChromaClassLoss(nn.Module):
@@ -49,8 +72,8 @@ class ChromaClassLoss(nn.Module):
                 raise ValueError(f"chroma_ce: logits of {tuple(logits.shape[-2:])} pixels for a target of "
                                  f"{tuple(target.shape[-2:])} at chroma_scale {self.scale}, expected {tuple(chroma.shape[-2:])}")
             indices, weights = self.grid.soft_targets(chroma)
-            log_probs = F.log_softmax(logits.permute(0, 2, 3, 1), dim=-1, dtype=torch.float32)
-            ce = -(weights.permute(0, 2, 3, 1) * log_probs.gather(-1, indices.permute(0, 2, 3, 1))).sum(dim=-1)
+            ce = SoftTargetCrossEntropy.apply(logits.permute(0, 2, 3, 1).float(), indices.permute(0, 2, 3, 1),
+                                              weights.permute(0, 2, 3, 1))
             return (self.pixel_weights(indices, weights) * ce).mean()
 
     def pixel_weights(self, indices: Tensor, weights: Tensor) -> Tensor:

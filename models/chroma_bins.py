@@ -49,6 +49,34 @@ def upsample(x: Tensor, scale: int, size: tuple[int, int]) -> Tensor:
     return x[..., :size[0], :size[1]]
 
 
+class AnnealedMean(torch.autograd.Function):
+    """softmax(classes_last * inv_temperature) @ centres^T with a backward pass written out.
+
+    Autograd's own backward of the decode is a matmul of the (Cb, Cr) gradient with the 2 x bins^2
+    centres, a K = 2 matmul that BLAS runs far below its speed (the slowest single op of a
+    cpu_budget step's head), then the softmax's and the temperature's backward passes. Written
+    out, the gradient of the logits is p * (g . (centre - chroma)) / T: two broadcast passes that
+    build g . centre, one that subtracts g . chroma, one that multiplies by p.
+    """
+
+    @staticmethod
+    def forward(ctx, classes_last: Tensor, centres: Tensor, inv_temperature: float) -> Tensor:  # type: ignore[override]
+        probs = torch.softmax(classes_last * inv_temperature, dim=-1)
+        chroma = F.linear(probs, centres)
+        ctx.save_for_backward(probs, centres, chroma)
+        ctx.inv_temperature = inv_temperature
+        return chroma
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        probs, centres, chroma = ctx.saved_tensors
+        grad = grad * ctx.inv_temperature
+        along = grad[..., :1] * centres[0]
+        along.addcmul_(grad[..., 1:], centres[1])
+        along.sub_((grad * chroma).sum(dim=-1, keepdim=True))
+        return along.mul_(probs), None, None
+
+
 class ChromaGrid:
     """`bins` x `bins` centres over [0, 1]^2, spacing 1 / (bins - 1); bin index = cb_index * bins + cr_index."""
 
@@ -147,6 +175,10 @@ class ChromaBinsHead(nn.Module):
         # float32 even under autocast: a bf16 mean would move chroma by a level and gray off gray.
         with torch.autocast(device_type=logits.device.type, enabled=False):
             classes_last = logits.permute(0, 2, 3, 1)  # a view; contiguous when logits are channels_last
+            if torch.is_grad_enabled() and classes_last.requires_grad and classes_last.is_contiguous():
+                inv_temperature = 1.0 if self.temperature_folded else 1.0 / self.temperature
+                return AnnealedMean.apply(classes_last, self.centres, inv_temperature).permute(0, 3, 1, 2)
+            # Inference and export (a traced graph has no custom backward to keep): plain ops.
             if not self.temperature_folded:
                 classes_last = classes_last / self.temperature
             return F.linear(torch.softmax(classes_last, dim=-1), self.centres).permute(0, 3, 1, 2)

@@ -150,6 +150,8 @@ def test_random_checkpoint_loads_like_a_trained_one(monkeypatch, tmp_path):
     ("model_stats.py", ["--size", "64"], rf"\| generator \(unet, default\) \| {NUMBER} M \| {NUMBER} \|"),
     ("bench_metrics.py", ["--images", "4", "--size", "64"], rf"score_batch opencv .* {NUMBER} s"),
     ("bench_data.py", ["--pairs", "4", "--batch", "2", "--epochs", "1", "--workers", "0"], rf"workers=0: {NUMBER} images/s"),
+    ("bench_malloc.py", ["--configs", "configs/smoke.yaml", "--steps", "1", "--reps", "1"],
+     rf"configs/smoke.yaml +default +{NUMBER} +{NUMBER} +1.00\nconfigs/smoke.yaml +tuned +{NUMBER} +{NUMBER} +{NUMBER}"),
     ("bench_optimizer.py", ["--config", "configs/smoke.yaml", "--reps", "1", "--steps", "1"],
      rf"torch fused Adam +{NUMBER} \( *{NUMBER}\)\nChannelsLastAdam +{NUMBER} \( *{NUMBER}\)"),
 ])
