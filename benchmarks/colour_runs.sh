@@ -12,7 +12,7 @@
 # stage resuming the last (a constant learning rate, so the 10- and 20-minute stages are what runs
 # of that length give), and keeps each stage's folder (run_scaling_10, _20, _40); `scaling_table`
 # scores them against run_pretrained_bins: $TABLE.md / .json and ${TABLE}_clipped.md / .json.
-# `hole_table` scores run_scaling_20, run_lost_ssim and run_fsr (those that exist) with the Telea and
+# `hole_table` scores the runs $HOLE_RUNS names (default "scaling_20 lost_ssim fsr"; those that exist) with the Telea and
 # FSR_FAST pre-fills alone, paired against $PAIRED (default scaling_20), on the plain photos, the
 # clipped ones and the darkened ones: $TABLE.md, ${TABLE}_clipped.md and ${TABLE}_dark.md (+ .json).
 # A run whose data.prefill is cached (fsr_fast, ...) fills its cache on every core before training.
@@ -43,6 +43,9 @@ RUNS=(
   # The hole (hole_table): the score's SSIM_lost as a loss, then with the FSR_FAST pre-fill as well
   "lost_ssim|configs/cpu_budget.yaml|loss.lost_ssim.weight=10"
   "fsr|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10"
+  # Against fsr: a heavier SSIM_lost loss; 30 % of the crops clipped bright or dark
+  "fsr_lost30|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=30"
+  "fsr_exposure|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3"
 )
 
 link_photos() {
@@ -99,7 +102,7 @@ scaling_table() {
 
 hole_table() {
   local args=() name
-  for name in scaling_20 lost_ssim fsr; do
+  for name in ${HOLE_RUNS:-scaling_20 lost_ssim fsr}; do
     [[ -f checkpoints/run_$name/best.pt ]] && args+=(--checkpoint "$name=checkpoints/run_$name/best.pt")
   done
   args+=(--paired-against "${PAIRED:-scaling_20}" --baseline-prefill telea fsr_fast --lost-gain --markdown)

@@ -8,6 +8,10 @@ from typing import Literal
 from utils.config import param, section
 from utils.errors import ConfigError
 
+# Too slow to run per training sample (seconds per photo): training computes them once per
+# (photo, damage) at full size and caches them on disk (data/prefill_cache.py).
+SLOW_PREFILLS = ("fsr_fast", "fsr_best", "shiftmap")
+
 SHAPE_KINDS = ("rectangle", "ellipse", "polygon", "star")
 
 
@@ -55,6 +59,15 @@ class AugmentConfig:
         "probability of training on the whole photo (its centred square) resized to data.crop_size instead of a random "
         "crop: the scene's context, as inference sees it; a photo's damage is then drawn at the crop size (the usual "
         "area fraction), a DACON pair's is shrunk with it; scale_min/scale_max do not apply to it",
+        ge=0.0,
+        le=1.0,
+    )
+
+    exposure_prob: float = param(
+        0.0,
+        "probability of exposing a training crop bright or dark until 10 % to 40 % of it clips at gray 255 or 0 "
+        "(blown-out skies, crushed shadows: data/exposure.py); the hole keeps its fill value, a slow pre-fill's "
+        "cached fill gets the same exposure",
         ge=0.0,
         le=1.0,
     )
@@ -148,3 +161,10 @@ class DataConfig:
     damage: DamageConfig = section(DamageConfig, "synthetic damage (photos format, and dacon resynthesis)")
     augment: AugmentConfig = section(AugmentConfig, "training augmentation")
     val: ValConfig = section(ValConfig, "validation split")
+
+    def check(self) -> None:
+        # A slow pre-fill's crops come from whole photos filled once and cached (data/datasets.py),
+        # a path that has no whole-photo samples: refuse the pair instead of ignoring the key.
+        if self.prefill in SLOW_PREFILLS and self.augment.whole_photo_prob > 0:
+            raise ConfigError("augment.whole_photo_prob", f"got {self.augment.whole_photo_prob} with prefill "
+                              f"{self.prefill}, expected 0: slow pre-fills train on cached crops of whole photos only")

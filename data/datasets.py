@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from data.augment import center_crop, ensure_size, random_crop, random_crop_filled, random_flip, whole_photo, whole_photo_pair
 from data.config import AugmentConfig, DamageConfig
 from data.damage import synthesize_damage
+from data.exposure import expose, random_training_exposure
 from data.io import read_gray, read_rgb
 from data.prefill import SLOW_PREFILLS
 from data.prefill_cache import Filler, make_filler
@@ -136,6 +137,7 @@ class PairDataset(Dataset):
             gray, mask = synthesize_damage(rgb, rng, o.damage)
         gray, rgb, mask = ensure_size(gray, rgb, mask, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
         gray, rgb, mask = random_crop(gray, rgb, mask, rng, o.crop_size, o.augment)
+        gray, rgb, _ = self._maybe_exposed(gray, rgb, mask, rng)
         return make_sample(gray, rgb, mask, item.name, self.fill(gray, mask))
 
     def _train_sample_full_fill(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator,
@@ -150,6 +152,7 @@ class PairDataset(Dataset):
         filled, _, _ = ensure_size(filled, rgb, None, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
         gray, rgb, mask = ensure_size(gray, rgb, mask, o.crop_size, o.pad_if_smaller, str(item.target), "data.crop_size")
         gray, filled, rgb, mask = random_crop_filled(gray, filled, rgb, mask, rng, o.crop_size, o.augment)
+        gray, rgb, filled = self._maybe_exposed(gray, rgb, mask, rng, filled)
         return make_sample(gray, rgb, mask, item.name, filled)
 
     def _whole_photo_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
@@ -162,7 +165,29 @@ class PairDataset(Dataset):
         else:
             gray, rgb, mask = whole_photo_pair(gray, rgb, None, o.crop_size)
         gray, rgb, mask = random_flip(gray, rgb, mask, rng, o.augment)
+        gray, rgb, _ = self._maybe_exposed(gray, rgb, mask, rng)
         return make_sample(gray, rgb, mask, item.name, self.fill(gray, mask))
+
+    def _maybe_exposed(self, gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                       filled: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The crop over- or under-exposed with probability `augment.exposure_prob` (data/exposure.py).
+
+        The damage does not depend on the exposure: outside the hole the gray is the exposed
+        photo's, inside it keeps its fill value. A fill cached for the unexposed photo gets the
+        same gain and clip, exact where inpainting is linear in the known pixels (Telea's and
+        FSR's weighted sums) and nothing clips around the hole.
+        """
+        prob = self.options.augment.exposure_prob
+        # Drawn only when enabled, so configs without it keep their random streams.
+        if prob <= 0 or rng.random() >= prob:
+            return gray, rgb, filled
+        kind, gain = random_training_exposure(rgb, rng)
+        rgb = expose(rgb, kind, gain)
+        hole = mask.astype(bool)
+        gray = np.where(hole, gray, pil_luma(rgb))
+        if filled is not None:
+            filled = np.where(hole, expose(filled, kind, gain), gray)
+        return gray, rgb, filled
 
     def _val_sample(self, item: PairItem, rgb: np.ndarray, gray: np.ndarray | None, rng: np.random.Generator) -> dict:
         o = self.options

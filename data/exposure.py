@@ -10,6 +10,10 @@ photo folders hold almost none, so the hole detector's clipped benchmark rows ma
 - `dark`: the same on the negative (a raised black point, crushed blacks): gray 0 over the share.
 
 The gain is found by bisection, since the clipped share grows monotonically with it.
+
+Training (`data.augment.exposure_prob`) draws such exposures on each crop with a cheaper gain:
+the quantile of the per-pixel channel minimum (bright) or maximum (dark), which clips about the
+drawn share, since a pixel's PIL gray reaches 255 (or 0) once all three channels do.
 """
 
 from __future__ import annotations
@@ -53,3 +57,22 @@ def random_clip_exposure(rgb: np.ndarray, kind: str, rng: np.random.Generator,
 def _exposed(source: np.ndarray, gain: float, kind: str) -> np.ndarray:
     out = np.clip(np.rint(source * gain), 0, 255)
     return (out if kind == "bright" else 255.0 - out).astype(np.uint8)
+
+
+def random_training_exposure(rgb: np.ndarray, rng: np.random.Generator,
+                             share_min: float = 0.1, share_max: float = 0.4) -> tuple[str, float]:
+    """(kind, gain) that clips about a share drawn from [share_min, share_max] of `rgb` (HxWx3 uint8).
+
+    bright or dark with equal odds. A gain >= 1 always: a crop already clipped over the share keeps its values.
+    """
+    kind = EXPOSURES[int(rng.integers(len(EXPOSURES)))]
+    share = float(rng.uniform(share_min, share_max))
+    extreme = rgb.min(axis=2) if kind == "bright" else 255 - rgb.max(axis=2)
+    level = float(np.quantile(extreme, 1.0 - share))
+    return kind, min(255.0 / max(level, 1.0), _MAX_GAIN)
+
+
+def expose(values: np.ndarray, kind: str, gain: float) -> np.ndarray:
+    """uint8 `values` (RGB or gray, any shape) under the exposure (kind, gain) of `clip_exposure`."""
+    source = values.astype(np.float32) if kind == "bright" else 255.0 - values.astype(np.float32)
+    return _exposed(source, gain, kind)

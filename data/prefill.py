@@ -22,10 +22,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from data.config import SLOW_PREFILLS  # noqa: F401  (defined with the config that validates against it)
+
 PREFILL_METHODS = ("none", "telea", "ns", "fsr_fast", "fsr_best", "shiftmap")
-# Too slow to run per training sample (seconds per photo): training computes them once per
-# (photo, damage) at full size and caches them on disk (data/prefill_cache.py).
-SLOW_PREFILLS = ("fsr_fast", "fsr_best", "shiftmap")
 _CV2_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 _XPHOTO_FLAGS = {
     "fsr_fast": cv2.xphoto.INPAINT_FSR_FAST,
