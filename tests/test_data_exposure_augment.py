@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,23 +15,15 @@ from data.prefill import prefill
 from data.sources import photo_items
 from data.synthetic import natural_image
 from utils.color import pil_luma
+from tests.sample_helpers import as_uint8, write_natural_photos
 from utils.errors import ConfigError
 
 CROP = 48
 
 
-def as_uint8(t: torch.Tensor) -> np.ndarray:
-    return (t * 255).round().byte().numpy()
-
-
 @pytest.fixture()
 def photos(tmp_path: Path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        cv2.imwrite(str(folder / f"p{i}.png"), natural_image(64, 80, rng)[:, :, ::-1])
-    return folder
+    return write_natural_photos(tmp_path / "photos", 3, 64, 80)
 
 
 def dataset(photos: Path, prefill_name: str, **augment: object) -> PairDataset:

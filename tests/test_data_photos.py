@@ -13,6 +13,7 @@ import torch
 from data.build import build_datasets
 from data.config import DataConfig, ValConfig
 from data.synthetic import natural_image
+from tests.sample_helpers import as_uint8
 from utils.color import pil_luma
 from utils.errors import ChromaFillError
 
@@ -23,10 +24,6 @@ def write_photos(folder: Path, count: int, rng: np.random.Generator, size=(72, 9
         where = folder / "sub" if i % 2 else folder
         ext = ".jpg" if i % 3 == 0 else ".png"
         cv2.imwrite(str(where / f"img{i:02d}{ext}"), natural_image(*size, rng)[:, :, ::-1])
-
-
-def as_uint8(t: torch.Tensor) -> np.ndarray:
-    return (t * 255).round().byte().numpy()
 
 
 def test_photos_train_and_val_samples(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from data.prefill_cache import PrefillCache
 from data.sources import photo_items
 from data.synthetic import natural_image
 from tests.fault_helpers import run_script
+from tests.sample_helpers import as_uint8, write_natural_photos
 from trainers.config import load_config
 from utils.errors import ChromaFillError
 
@@ -27,18 +28,9 @@ CROP = 32
 CPU_BUDGET = Path(__file__).resolve().parent.parent / "configs" / "cpu_budget.yaml"
 
 
-def as_uint8(t: torch.Tensor) -> np.ndarray:
-    return (t * 255).round().byte().numpy()
-
-
 @pytest.fixture()
 def photos(tmp_path: Path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        cv2.imwrite(str(folder / f"p{i}.png"), natural_image(48, 64, rng)[:, :, ::-1])
-    return folder
+    return write_natural_photos(tmp_path / "photos", 3, 48, 64)
 
 
 def dataset(photos: Path, cache: Path | None, seed: int = 0, damages: int = 2, **augment: object) -> PairDataset:
