@@ -36,7 +36,7 @@ def clip_exposure(rgb: np.ndarray, kind: str, share: float) -> np.ndarray:
         raise ValueError(f"exposure {kind!r}: expected one of {', '.join(EXPOSURES)}")
     if not 0.0 < share < 1.0:
         raise ValueError(f"clipped share {share}: expected a fraction strictly between 0 and 1")
-    source = rgb.astype(np.float32) if kind == "bright" else 255.0 - rgb.astype(np.float32)
+    source = _source(rgb, kind)
     clip_value = 255 if kind == "bright" else 0
     low, high = 1.0, _MAX_GAIN
     for _ in range(_STEPS):  # geometric bisection: gains span two orders of magnitude
@@ -52,6 +52,11 @@ def random_clip_exposure(rgb: np.ndarray, kind: str, rng: np.random.Generator,
                          share_min: float = 0.1, share_max: float = 0.4) -> np.ndarray:
     """`clip_exposure` with the clipped share drawn uniformly from [share_min, share_max]."""
     return clip_exposure(rgb, kind, float(rng.uniform(share_min, share_max)))
+
+
+def _source(values: np.ndarray, kind: str) -> np.ndarray:
+    """What the gain multiplies: the values for `bright`, their negative for `dark`."""
+    return values.astype(np.float32) if kind == "bright" else 255.0 - values.astype(np.float32)
 
 
 def _exposed(source: np.ndarray, gain: float, kind: str) -> np.ndarray:
@@ -74,5 +79,4 @@ def random_training_exposure(rgb: np.ndarray, rng: np.random.Generator,
 
 def expose(values: np.ndarray, kind: str, gain: float) -> np.ndarray:
     """uint8 `values` (RGB or gray, any shape) under the exposure (kind, gain) of `clip_exposure`."""
-    source = values.astype(np.float32) if kind == "bright" else 255.0 - values.astype(np.float32)
-    return _exposed(source, gain, kind)
+    return _exposed(_source(values, kind), gain, kind)

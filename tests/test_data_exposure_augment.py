@@ -14,8 +14,8 @@ from data.exposure import expose, random_training_exposure
 from data.prefill import prefill
 from data.sources import photo_items
 from data.synthetic import natural_image
-from utils.color import pil_luma
 from tests.sample_helpers import as_uint8, write_natural_photos
+from utils.color import pil_luma
 from utils.errors import ConfigError
 
 CROP = 48
