@@ -81,8 +81,8 @@ class ReferenceLoop:
         adam = lambda net: torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)  # noqa: E731
         self.opt_g, self.opt_d = adam(self.generator), adam(self.discriminator)
 
-    def logits(self, gray: torch.Tensor, rgb: torch.Tensor) -> list[torch.Tensor]:
-        return [scale[-1] for scale in self.discriminator(gray, rgb)]
+    def logits(self, gray: torch.Tensor, rgb: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        return [scale[-1] for scale in self.discriminator(gray, rgb, mask)]
 
     @staticmethod
     def gan(logits: list[torch.Tensor], real: bool) -> torch.Tensor:
@@ -95,13 +95,13 @@ class ReferenceLoop:
         for p in self.discriminator.parameters():
             p.requires_grad_(True)
         self.opt_d.zero_grad()
-        loss_d = 0.5 * (self.gan(self.logits(gray, target), True) + self.gan(self.logits(gray, fake.detach()), False))
+        loss_d = 0.5 * (self.gan(self.logits(gray, target, mask), True) + self.gan(self.logits(gray, fake.detach(), mask), False))
         loss_d.backward()
         self.opt_d.step()
         for p in self.discriminator.parameters():
             p.requires_grad_(False)
         self.opt_g.zero_grad()
-        loss_g = self.gan(self.logits(gray, fake), True) + 100.0 * F.l1_loss(fake, target)
+        loss_g = self.gan(self.logits(gray, fake, mask), True) + 100.0 * F.l1_loss(fake, target)
         loss_g.backward()
         self.opt_g.step()
 
@@ -187,7 +187,10 @@ def recipe_runs(args: argparse.Namespace, device: torch.device) -> tuple[dict[st
         config = load_config(config_path, [*overrides, *args.overrides])
         torch.manual_seed(0)
         trainer = GANTrainer(config, device)
-        trainer.on_epoch_start(getattr(config.model.generator, "encoder_frozen_epochs", 0))  # the encoder trains too
+        # Timed in the state most of the run spends its steps in: the encoder trained after its frozen
+        # epochs, or frozen throughout when they outlast the run.
+        frozen = getattr(config.model.generator, "encoder_frozen_epochs", 0)
+        trainer.on_epoch_start(frozen if frozen < config.train.epochs else 0)
         batch = make_batch(config.train.batch_size, config.data.crop_size, device)
         runs[name] = lambda t=trainer, b=batch: [t.train_step(b) for _ in range(args.steps)]
         batches[name] = config.train.batch_size

@@ -46,6 +46,11 @@ RUNS=(
   # Against fsr: a heavier SSIM_lost loss; 30 % of the crops clipped bright or dark
   "fsr_lost30|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=30"
   "fsr_exposure|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3"
+  # The encoder frozen throughout (no encoder backward: more steps): against pretrained_bins, and against fsr_exposure
+  "frozen|configs/cpu_budget.yaml|model.generator.encoder_frozen_epochs=1000"
+  "fsr_frozen|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.generator.encoder_frozen_epochs=1000"
+  # Against fsr_exposure: the discriminator also sees where the hole is
+  "fsr_dmask|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.discriminator.sees_mask=true"
 )
 
 link_photos() {

@@ -4,7 +4,7 @@ Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
         [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--exposure bright|dark] [--no-baselines] [--no-ema]
         [--baseline-prefill telea [fsr_fast ...]] [--prefill NAME]
-        [--precision fp32 [bf16]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
+        [--precision fp32 [bf16]] [--tta off [on]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
         [--spread-last 5] [--paired-against NAME] [--lost-gain] [--markdown] [--json OUT.json]
         [--grid OUT.png --grid-count 4 --grid-height 120]
 
@@ -20,7 +20,8 @@ lost region = input != L(gt)), averaged over the photos. Methods:
   data/prefill.py methods, one row each; benchmarks/prefills.py times and compares them all);
 - each checkpoint: predicted as infer.py does (EMA weights, the checkpoint's own prefill, or
   --prefill's, as infer.py --prefill); with --precision fp32 bf16, once in fp32 and once in bf16
-  as infer.py --amp (one row each).
+  as infer.py --amp (one row each); with --tta off on, once as it is and once averaged with the
+  prediction of the mirrored input, as infer.py --tta (one row each).
 
 The hole that Telea and the checkpoints fill is the one a real submission has: found by the
 training-free constant-fill detector (data/hole_detection.py); --true-mask gives them the true
@@ -55,6 +56,7 @@ adds in the hole on top of the classical fill it starts from; the pre-fill's row
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 from dataclasses import dataclass
@@ -161,9 +163,10 @@ def prefilled(photo: Damaged, method: str) -> np.ndarray:
 
 
 def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool,
-                         amp: bool = False, prefill_override: str | None = None) -> tuple[Predictor, str]:
+                         amp: bool = False, prefill_override: str | None = None, tta: bool = False) -> tuple[Predictor, str]:
     """Predict as infer.py does: the checkpoint's prefill of the hole (or the override, with infer.py's
-    warning), then the generator (fp32, or bf16 as --amp). Returns the predictor and that prefill's name."""
+    warning), then the generator (fp32, or bf16 as --amp; with `tta`, as --tta). Returns the predictor
+    and that prefill's name."""
     generator, config, _ = load_generator(path, device, use_ema, amp)
     autocast = inference_autocast(device, amp)
     if gray_snap is not None:
@@ -175,7 +178,7 @@ def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | No
         gray = sample["input"].unsqueeze(0).to(device)
         mask = sample["mask"].unsqueeze(0).to(device)
         with autocast():
-            return to_uint8(generate(generator, gray, mask))[0]
+            return to_uint8(generate(generator, gray, mask, tta))[0]
 
     return predict, method
 
@@ -342,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="pre-fill of every checkpoint's input instead of its own data.prefill (warns, as infer.py)")
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
                         help="predict in fp32 and/or bf16 (infer.py --amp); several values = one row per value")
+    parser.add_argument("--tta", nargs="+", choices=("off", "on"), default=["off"],
+                        help="predict without and/or with the mirrored-input average (infer.py --tta); several values = one row per value")
     parser.add_argument("--by-folder", action="store_true", help="add a row per photo folder")
     parser.add_argument("--least-colourful-third", action="append", type=Path, default=[], metavar="DIR",
                         help="add a row: the third of DIR's photos with the lowest mean chroma (repeatable)")
@@ -387,12 +392,13 @@ def _run(args: argparse.Namespace) -> int:
     prefill_of: dict[str, str] = {}  # checkpoint method name -> the prefill it restores from, for --lost-gain
     for label, path in checkpoints:
         for snap in snaps:
-            for precision in args.precision:
+            for precision, tta in itertools.product(args.precision, args.tta):
                 name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
                 name = name if len(args.precision) == 1 else f"{name} {precision}"
+                name = name if len(args.tta) == 1 else f"{name} tta {tta}"
                 run_of[name] = path
-                methods[name] = lambda path=path, snap=snap, amp=precision == "bf16": checkpoint_predictor(
-                    path, device, snap, not args.no_ema, amp, args.prefill)
+                methods[name] = lambda path=path, snap=snap, amp=precision == "bf16", tta=tta == "on": checkpoint_predictor(
+                    path, device, snap, not args.no_ema, amp, args.prefill, tta)
     if args.paired_against is not None and args.paired_against not in methods:
         raise ChromaFillError(f"--paired-against: {args.paired_against!r} is not a method of this run; expected one of "
                               f"{', '.join(repr(name) for name in methods)}")

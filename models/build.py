@@ -20,7 +20,7 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
-    """The discriminator `D(gray, rgb) -> [[features..., logits] per scale]`, initialised."""
+    """The discriminator `D(gray, rgb, mask) -> [[features..., logits] per scale]`, initialised."""
     net = registry.create("discriminator", cfg.discriminator, "model.discriminator")
     return init_weights(net, cfg.init.type, cfg.init.gain)
 

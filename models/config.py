@@ -69,6 +69,7 @@ class DiscriminatorConfig:
     norm: Norm = param("batch", "normalisation layer: batch (pix2pix), instance, or none (common together with spectral_norm)")
     spectral_norm: bool = param(False, "spectral normalisation on every convolution, which bounds the discriminator's Lipschitz constant and steadies GAN training")
     num_scales: int = param(1, "1 = one PatchGAN; 2 or more = pix2pixHD multi-scale: one more PatchGAN (own weights) per scale, each on a 2x smaller input", ge=1)
+    sees_mask: bool = param(False, "the hole mask is a third input next to the gray and the colour, so D knows which luma the generator invented (true) or must find the hole itself (false, pix2pix)")
 
     def check(self) -> None:
         registry.validate("discriminator", self)

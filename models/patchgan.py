@@ -49,10 +49,14 @@ class NLayerPatchGAN(nn.Module):
 
 @register("discriminator", "patchgan")
 class PatchGAN(nn.Module):
-    """Conditional PatchGAN: `D(gray, rgb) -> list[list[Tensor]]`, one list per scale.
+    """Conditional PatchGAN: `D(gray, rgb, mask) -> list[list[Tensor]]`, one list per scale.
 
     The gray input is concatenated with the real or generated RGB, so D judges whether the
-    colour fits that gray picture (pix2pix), not only whether it looks real. Each scale's list
+    colour fits that gray picture (pix2pix), not only whether it looks real. With `sees_mask` the
+    hole mask is concatenated too: the gray input there is only the pre-fill, and a D told where
+    the generator invented the luma can judge the hole's texture against the ring around it
+    instead of first having to find the hole (LaMa's discriminator gets the mask the same way).
+    Without it the mask argument is ignored. Each scale's list
     holds that PatchGAN's intermediate feature maps with the final patch logits LAST (pix2pixHD).
     Scale 0 sees the full-size pair; scale k an average-pooled 2**k-times smaller one, with its
     own weights. `n_layers` = 3 gives a 70x70 receptive field per logit at scale 0.
@@ -65,14 +69,22 @@ class PatchGAN(nn.Module):
         norm: str = "batch",
         spectral_norm: bool = False,
         num_scales: int = 1,
+        sees_mask: bool = False,
     ) -> None:
         super().__init__()
+        self.sees_mask = sees_mask
+        in_channels = 5 if sees_mask else 4
         self.scales = nn.ModuleList(
-            NLayerPatchGAN(4, base_channels, n_layers, norm, spectral_norm) for _ in range(num_scales)
+            NLayerPatchGAN(in_channels, base_channels, n_layers, norm, spectral_norm) for _ in range(num_scales)
         )
 
-    def forward(self, gray: torch.Tensor, rgb: torch.Tensor) -> list[list[torch.Tensor]]:
-        x = torch.cat([gray, rgb], dim=1) * 2 - 1  # pix2pix works in [-1, 1]
+    def forward(self, gray: torch.Tensor, rgb: torch.Tensor, mask: torch.Tensor | None = None) -> list[list[torch.Tensor]]:
+        parts = [gray, rgb]
+        if self.sees_mask:
+            if mask is None:
+                raise ValueError("PatchGAN(sees_mask=True) needs the hole mask: D(gray, rgb, mask)")
+            parts = [gray, mask.to(gray.dtype), rgb]
+        x = torch.cat(parts, dim=1) * 2 - 1  # pix2pix works in [-1, 1]
         outputs = []
         for k, net in enumerate(self.scales):
             if k > 0:

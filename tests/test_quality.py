@@ -90,6 +90,17 @@ def test_precision_rows_score_fp32_and_bf16(photos: Path, checkpoint: Path, tmp_
     assert results["tiny bf16"]["ssim_full"] == pytest.approx(results["tiny fp32"]["ssim_full"], abs=0.02)
 
 
+def test_tta_rows_predict_with_and_without_the_mirrored_average(photos: Path, checkpoint: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    out = run(capsys, str(photos), "--checkpoint", str(checkpoint), "--no-baselines", "--tta", "off", "on",
+              "--json", str(tmp_path / "t.json"))
+    assert [line.split()[:3] for line in out.strip().splitlines()[1:]] == [["tiny", "tta", "off"], ["tiny", "tta", "on"]]
+    results = json.loads((tmp_path / "t.json").read_text())["results"]
+    plain, tta = results["tiny tta off"], results["tiny tta on"]
+    assert plain["score"] != tta["score"]  # an untrained generator is not mirror-symmetric
+    assert tta["ssim_full"] == pytest.approx(plain["ssim_full"], abs=0.05)
+
+
 def test_bad_checkpoint_is_one_line_error(photos: Path, capsys: pytest.CaptureFixture) -> None:
     assert quality.main([str(photos), "--checkpoint", "missing.pt"]) == 2
     assert capsys.readouterr().err.strip() == "error: --checkpoint: missing.pt: file not found"

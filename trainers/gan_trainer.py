@@ -145,7 +145,7 @@ class GANTrainer:
         scalars: dict[str, float] = {}
         d_stepped, finite = True, True
         if self.discriminator is not None:
-            d_stepped, finite = self._discriminator_steps(gray, target, fake, scalars)
+            d_stepped, finite = self._discriminator_steps(gray, target, mask, fake, scalars)
         total = terms = None
         if d_stepped:  # the same on every rank (see _update)
             total, terms = self._generator_objective(gray, target, mask, fake, batch, chroma_logits)
@@ -167,7 +167,7 @@ class GANTrainer:
         self.nonfinite_streak = 0
         return StepResult(True, scalars, vote)
 
-    def _discriminator_steps(self, gray: torch.Tensor, target: torch.Tensor, fake: torch.Tensor,
+    def _discriminator_steps(self, gray: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, fake: torch.Tensor,
                              scalars: dict[str, float]) -> tuple[bool, bool]:
         """(D stepped every time, D's losses were finite on this rank).
 
@@ -183,8 +183,8 @@ class GANTrainer:
             # cached(): a spectral-normalised D computes each normalised weight (power iteration and
             # division) once for both forwards, which then also see the same D.
             with self.autocast(), parametrize.cached():
-                d_real = self.discriminator(gray, target)
-                d_fake = self.discriminator(gray, fake.detach())
+                d_real = self.discriminator(gray, target, mask)
+                d_fake = self.discriminator(gray, fake.detach(), mask)
             loss, terms = self.d_loss(_float(d_real), _float(d_fake))
             finite = finite and bool(torch.isfinite(loss).all())
             norm = self._update(loss, self.opt_d, self.discriminator)
@@ -207,10 +207,10 @@ class GANTrainer:
             # The unwrapped D: under DDP its frozen parameters must not wait for gradient buckets.
             disc = unwrap(self.discriminator)
             with self.autocast(), parametrize.cached():
-                d_fake = _float(disc(gray, fake))
+                d_fake = _float(disc(gray, fake, mask))
                 if self.g_loss.needs_real_features:
                     with torch.no_grad():
-                        d_real = _float(disc(gray, target))
+                        d_real = _float(disc(gray, target, mask))
         total, terms = self.g_loss(fake, target, mask, d_fake=d_fake, d_real=d_real, chroma_logits=chroma_logits)
         if self.mask_net is not None:
             raw = batch.get("raw_input", batch["input"]).to(self.device, non_blocking=True)
