@@ -84,6 +84,18 @@ def test_pretrained_encoder_and_chroma_bins_train_identically_on_both_ranks(daco
     assert [r["find_unused_parameters"] for r in ranks] == [False, False]
 
 
+def test_exposure_and_a_mask_seeing_discriminator_train_identically_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
+    """Half the crops exposed until they clip, D given the hole mask, the encoder frozen for the whole
+    run: the ranks draw their own crops but end with one set of weights."""
+    ranks = run_two_ranks(tmp_path, dacon_root, "plain", "train.epochs=2", "model.generator.type=smp_unet",
+                          "model.generator.base_channels=64", "model.generator.depth=8", "model.generator.encoder_weights=none",
+                          "model.generator.decoder_channels=[32,24,16,16,8]", "model.generator.encoder_frozen_epochs=1000",
+                          "data.augment.exposure_prob=0.5", "model.discriminator.sees_mask=true")
+    assert [r["code"] for r in ranks] == [0, 0]
+    assert [r["global_step"] for r in ranks] == [4, 4]
+    assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
+
+
 def test_time_schedule_follows_rank_0_clock_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
     """cosine_time sets the lr after every step from the training time: the ranks' own clocks read
     differently, so both must use rank 0's (shared in the stop collective), or their learning rates

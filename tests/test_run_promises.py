@@ -83,11 +83,13 @@ def test_tensorboard_keeps_the_validation_point_before_a_resume(dacon_root: Path
     assert g_steps == sorted(set(g_steps)) == list(range(1, 2 * steps_per_epoch + 1))
 
 
+@pytest.mark.parametrize("extra", [(), ("data.augment.exposure_prob=0.5", "model.discriminator.sees_mask=true")],
+                         ids=["plain", "exposure-and-mask-seeing-d"])
 def test_time_budget_inside_an_epoch_resumes_inside_it_like_a_straight_run(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
     many = make_dacon_root(tmp_path / "many", n_train=14, n_test=1)
     args = ("train.epochs=1", "train.batch_size=1", "train.deterministic=true", "train.max_minutes=60", "train.validation.every_epochs=0", "train.test.enabled=false",
-            "train.validation.max_images=1")
+            "train.validation.max_images=1", *extra)
     cut_at = 3
     with monkeypatch.context() as patch:  # the budget "runs out" after step 3 of the 13-step epoch (14 pairs, 1 held out)
         patch.setattr(loop._Run, "_out_of_time", lambda self, started: self.pos.global_step >= cut_at)
