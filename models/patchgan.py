@@ -56,8 +56,10 @@ class PatchGAN(nn.Module):
     hole mask is concatenated too: the gray input there is only the pre-fill, and a D told where
     the generator invented the luma can judge the hole's texture against the ring around it
     instead of first having to find the hole (LaMa's discriminator gets the mask the same way).
-    Without it the mask argument is ignored. Each scale's list
-    holds that PatchGAN's intermediate feature maps with the final patch logits LAST (pix2pixHD).
+    Without it the mask argument is ignored.
+
+    Each scale's list holds that PatchGAN's intermediate feature maps with the final patch logits
+    LAST (pix2pixHD).
     Scale 0 sees the full-size pair; scale k an average-pooled 2**k-times smaller one, with its
     own weights. `n_layers` = 3 gives a 70x70 receptive field per logit at scale 0.
     """
