@@ -51,6 +51,13 @@ RUNS=(
   "fsr_frozen|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.generator.encoder_frozen_epochs=1000"
   # Against fsr_exposure: the discriminator also sees where the hole is
   "fsr_dmask|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.discriminator.sees_mask=true"
+  # Against fsr_exposure: every crop placed to hold the hole; the encoder's first four stages frozen for good
+  "fsr_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 data.augment.hole_crop_prob=1.0"
+  "fsr_stages4|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.generator.encoder_frozen_stages=4"
+  # Against scaling_20 and frozen: the encoder frozen for good, with exposed crops and the SSIM_lost loss (Telea pre-fill)
+  "budget_frozen|configs/cpu_budget.yaml|model.generator.encoder_frozen_stages=5 data.augment.exposure_prob=0.3 loss.lost_ssim.weight=10"
+  # Against budget_frozen: the decoder told where the hole is (the frozen stem cannot see the mask)
+  "budget_frozen_dsm|configs/cpu_budget.yaml|model.generator.encoder_frozen_stages=5 data.augment.exposure_prob=0.3 loss.lost_ssim.weight=10 model.generator.decoder_sees_mask=true"
 )
 
 link_photos() {

@@ -57,7 +57,9 @@ def random_crop(
     cropped window only, which is cheaper. Arrays must be at least crop x crop (see ensure_size).
     The rescale factor is kept large enough that the rescaled image still holds a full crop.
     """
-    window, flip = _draw_window(rgb.shape[:2], rng, crop, cfg)
+    if mask is None and cfg.hole_crop_prob > 0:  # the crop is placed by the hole: find it on the whole image
+        mask = gray != pil_luma(rgb)
+    window, flip = _draw_window(rgb.shape[:2], rng, crop, cfg, mask)
     gray, rgb = gray[window], rgb[window]
     mask = gray != pil_luma(np.ascontiguousarray(rgb)) if mask is None else mask[window]
     if gray.shape[0] != crop:
@@ -79,7 +81,7 @@ def random_crop_filled(
     The same random draws as `random_crop`. A rescaled pre-fill is resized like the target, then
     set back to the recomputed L(target) outside the mask, so it stays exact there.
     """
-    window, flip = _draw_window(rgb.shape[:2], rng, crop, cfg)
+    window, flip = _draw_window(rgb.shape[:2], rng, crop, cfg, mask)
     gray, filled, rgb, mask = gray[window], filled[window], rgb[window], mask[window]
     if gray.shape[0] != crop:
         new_gray, new_rgb, new_mask = _resize(gray, rgb, mask, crop)
@@ -89,13 +91,25 @@ def random_crop_filled(
     return _flipped(flip, gray, filled, rgb, mask)  # type: ignore[return-value]
 
 
-def _draw_window(shape: tuple[int, int], rng: np.random.Generator, crop: int, cfg: AugmentConfig) -> tuple[tuple[slice, slice], bool]:
-    """The source window (square, `crop` px after rescaling) and whether to flip, drawn in a fixed order."""
+def _draw_window(shape: tuple[int, int], rng: np.random.Generator, crop: int, cfg: AugmentConfig,
+                 hole: np.ndarray | None = None) -> tuple[tuple[slice, slice], bool]:
+    """The source window (square, `crop` px after rescaling) and whether to flip, drawn in a fixed order.
+
+    With `cfg.hole_crop_prob` the window is, that often, one of the windows that hold a random
+    pixel of `hole` (uniform over them). Its draw is made only when the key is on, so configs
+    without it keep their random streams.
+    """
     h, w = shape
     scale = rng.uniform(cfg.scale_min, cfg.scale_max) if cfg.scale_max != cfg.scale_min else cfg.scale_min
     region = min(h, w, max(1, round(crop / max(scale, crop / min(h, w)))))
-    top = int(rng.integers(0, h - region + 1))
-    left = int(rng.integers(0, w - region + 1))
+    top_range, left_range = (0, h - region), (0, w - region)
+    if cfg.hole_crop_prob > 0 and rng.random() < cfg.hole_crop_prob and hole is not None and hole.any():
+        pixels = np.flatnonzero(hole)
+        y, x = divmod(int(pixels[rng.integers(len(pixels))]), w)
+        top_range = (max(0, y - region + 1), min(y, h - region))
+        left_range = (max(0, x - region + 1), min(x, w - region))
+    top = int(rng.integers(top_range[0], top_range[1] + 1))
+    left = int(rng.integers(left_range[0], left_range[1] + 1))
     flip = bool(cfg.hflip and rng.random() < 0.5)
     return np.s_[top : top + region, left : left + region], flip
 

@@ -63,6 +63,15 @@ class AugmentConfig:
         le=1.0,
     )
 
+    hole_crop_prob: float = param(
+        0.0,
+        "probability that a training crop is placed to contain the lost region (around a random pixel of it) "
+        "instead of anywhere: a uniform crop of a large photo misses a 1-13 % hole about half the time, so the "
+        "hole's losses get more pixels a step; scale and flip are drawn as usual",
+        ge=0.0,
+        le=1.0,
+    )
+
     exposure_prob: float = param(
         0.0,
         "probability of exposing a training crop bright or dark until 10 % to 40 % of it clips at gray 255 or 0 "

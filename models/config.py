@@ -44,6 +44,8 @@ class GeneratorConfig:
     decoder_channels: list[int] = param([256, 128, 64, 32, 16], "smp_unet: channels of the 5 decoder levels, coarsest first (the decoder width)", ge=1)
     encoder_lr_multiplier: float = param(1.0, "smp_unet: the encoder's learning rate is train.optim.lr_g times this (decoder and head at lr_g)", gt=0.0)
     encoder_frozen_epochs: int = param(0, "smp_unet: the encoder gets no updates, and its BatchNorm uses its running statistics, during the first this many epochs", ge=0)
+    encoder_frozen_stages: int = param(0, "smp_unet: the stem and the first this many of the encoder's 5 feature stages (finest first: 1/2, 1/4, 1/8, 1/16, 1/32 resolution) never train and keep their BatchNorm statistics; no gradient flows back through them, which drops the costliest, full-resolution part of the backward. The stem's mask weights start at zero, so from 1 on the encoder does not see the mask (the decoder and head still use it); 0 = every stage trains", ge=0, le=5)
+    decoder_sees_mask: bool = param(False, "smp_unet: the hole mask, averaged down to each encoder feature's resolution, is added to that feature through one learned vector per level (starting at zero, trained with the decoder): the decoder knows where the hole is even when the encoder's stem is frozen (encoder_frozen_stages), for a few hundred weights; needs mask_channel")
     encoder_freeze_bn: bool = param(False, "smp_unet: the encoder's BatchNorm layers always use (and never update) their running statistics, also in training")
 
     def check(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 import segmentation_models_pytorch as smp
 import timm
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -46,7 +47,9 @@ class PretrainedUNetGenerator(nn.Module):
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
         encoder_lr_multiplier: float = 1.0,
         encoder_frozen_epochs: int = 0,
+        encoder_frozen_stages: int = 0,
         encoder_freeze_bn: bool = False,
+        decoder_sees_mask: bool = False,
         mask_channel: bool = True,
         head: str = "luma_composite",
         chroma_bins: int = GeneratorConfig.chroma_bins,
@@ -56,7 +59,8 @@ class PretrainedUNetGenerator(nn.Module):
         pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
-        self.check_options(encoder=encoder, encoder_weights=encoder_weights, decoder=decoder, decoder_channels=decoder_channels)
+        self.check_options(encoder=encoder, encoder_weights=encoder_weights, decoder=decoder, decoder_channels=decoder_channels,
+                           decoder_sees_mask=decoder_sees_mask, mask_channel=mask_channel)
         self.mask_channel, self.head, self.gray_snap, self.pad_mode = mask_channel, head, gray_snap, pad_mode
         self.output_head = OutputHead(head, chroma_bins, chroma_temperature, chroma_scale)
         self.encoder_lr_multiplier = encoder_lr_multiplier
@@ -73,6 +77,11 @@ class PretrainedUNetGenerator(nn.Module):
         self.input_mean, self.input_std = pretrained_weights.gray_normalisation(cfg["mean"], cfg["std"])
         if not _on_meta_device():  # a meta build (inference) is about to receive its weights
             self.load_encoder_weights(encoder_weights, encoder)
+        self.stage_frozen = stage_modules(self.net.encoder.model, encoder_frozen_stages)
+        # Level 0 of the features is the input itself, which the decoder drops.
+        self.mask_embeddings = nn.ParameterList(
+            [nn.Parameter(torch.zeros(c)) for c in self.net.encoder.out_channels[1:]] if decoder_sees_mask else [])
+        self.set_encoder_frozen(False)
 
     @staticmethod
     def check_options(**options: Any) -> None:
@@ -84,6 +93,8 @@ class PretrainedUNetGenerator(nn.Module):
             raise ConfigError("encoder_weights", f"packaged holds {pretrained_weights.PACKAGED_ENCODER} weights, not {encoder}; use hub, none or a weights file")
         if options.get("decoder") not in (None, *DECODERS):
             raise ConfigError("decoder", f"got {options['decoder']!r}, expected one of {', '.join(DECODERS)}")
+        if options.get("decoder_sees_mask") and options.get("mask_channel") is False:
+            raise ConfigError("decoder_sees_mask", "reads the mask from the input's mask channel; set mask_channel: true")
         channels = options.get("decoder_channels")
         if channels is not None and (len(channels) != ENCODER_DEPTH or min(channels) < 1):
             raise ConfigError("decoder_channels", f"got {list(channels)}, expected {ENCODER_DEPTH} positive channel counts, coarsest first")
@@ -125,18 +136,23 @@ class PretrainedUNetGenerator(nn.Module):
         self.set_encoder_frozen(epoch < self.encoder_frozen_epochs)
 
     def set_encoder_frozen(self, frozen: bool) -> None:
-        """No encoder gradients (Adam skips parameters without one), and its BatchNorm on running statistics."""
+        """No encoder gradients (Adam skips parameters without one), and its BatchNorm on running
+        statistics; the stages frozen for good (encoder_frozen_stages) stay frozen either way."""
         self.encoder_frozen = frozen
         for p in self.encoder_parameters():
             p.requires_grad_(not frozen)
+        for module in self.stage_frozen:
+            module.requires_grad_(False)
         self.train(self.training)
 
     def train(self, mode: bool = True) -> "PretrainedUNetGenerator":
         super().train(mode)
-        if mode and (self.encoder_freeze_bn or self.encoder_frozen):
-            for module in self.net.encoder.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+        if not mode:
+            return self
+        frozen_all = self.encoder_freeze_bn or self.encoder_frozen
+        for module in (self.net.encoder.modules() if frozen_all else _modules_of(self.stage_frozen)):
+            if isinstance(module, _BatchNorm):
+                module.eval()
         return self
 
     # -- forward --------------------------------------------------------------------------------
@@ -144,13 +160,60 @@ class PretrainedUNetGenerator(nn.Module):
     def forward(self, gray: torch.Tensor, mask: torch.Tensor, with_logits: bool = False) -> Any:
         """RGB; or (RGB, chroma-bin logits or None) with `with_logits` (models/generator_io.finish)."""
         check_gray_mask(gray, mask)
-        raw = padded(self.net, self.encoder_input(gray, mask), self.size_multiple, self.pad_mode)
+        raw = padded(self.run_net, self.encoder_input(gray, mask), self.size_multiple, self.pad_mode)
         return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits)
+
+    def run_net(self, x: torch.Tensor) -> torch.Tensor:
+        """The smp model's encoder, decoder and head on the padded input, with the mask added to the
+        decoder's features when it is to see it (decoder_sees_mask)."""
+        if not len(self.mask_embeddings):
+            return self.net(x)
+        features = self.net.encoder(x)
+        hole = x[:, -1:] * 0.5 + 0.5  # the padded mask channel, back in [0, 1]
+        for level, embedding in enumerate(self.mask_embeddings, start=1):
+            feature = features[level]
+            factor = x.shape[-1] // feature.shape[-1]
+            added = F.avg_pool2d(hole, factor) * embedding.view(1, -1, 1, 1)
+            features[level] = feature + added.to(feature.dtype)
+        return self.net.segmentation_head(self.net.decoder(features))
 
     def encoder_input(self, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The gray normalised as the adapted stem expects (pretrained_weights.adapt_stem), then the mask in [-1, 1]."""
         x = (gray - self.input_mean) / self.input_std
         return torch.cat([x, mask * 2 - 1], dim=1) if self.mask_channel else x
+
+
+def stage_modules(model: nn.Module, stages: int) -> list[nn.Module]:
+    """The modules of a timm features model that compute its first `stages` feature outputs.
+
+    timm registers modules in forward order, so the first stage is every top-level module up to
+    its feature module (the stem) and each further stage runs up to the next feature module;
+    nested containers (`blocks`) are walked one level down. Stage k ends at feature_info[k-1].
+    """
+    if stages == 0:
+        return []
+    ends = [info["module"] for info in model.feature_info.get_dicts()][:stages]
+    chosen: list[nn.Module] = []
+    for name, module in _forward_order(model):
+        chosen.append(module)
+        if name == ends[-1]:
+            return chosen
+    raise ValueError(f"feature module {ends[-1]!r} not found in {type(model).__name__}")
+
+
+def _forward_order(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Top-level modules, with a sequence of blocks (no own parameters) walked one level down."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.Sequential) and not any(True for _ in child.parameters(recurse=False)):
+            for sub, module in child.named_children():
+                yield f"{name}.{sub}", module
+        else:
+            yield name, child
+
+
+def _modules_of(roots: list[nn.Module]) -> Iterator[nn.Module]:
+    for root in roots:
+        yield from root.modules()
 
 
 def _on_meta_device() -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from data.augment import ensure_size, random_crop, whole_photo, whole_photo_pair
+from data.augment import ensure_size, random_crop, random_crop_filled, whole_photo, whole_photo_pair
 from data.config import AugmentConfig, DamageConfig
 from data.damage import synthesize_damage
 from data.datasets import PairDataset, PairOptions
@@ -156,3 +156,60 @@ def test_whole_photo_of_a_dacon_pair_keeps_its_own_damage() -> None:
     assert np.array_equal(g[~m], pil_luma(t)[~m]) and np.all(g[m] == gray[mask][0])
     square_fraction = mask[:, 16:112].mean()
     assert abs(m.mean() - square_fraction) < 0.01, "the hole shrinks with the photo"
+
+
+def _small_hole_photo(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 180x240 photo with a 1-2 % hole: a 48-px crop of it misses the hole most of the time."""
+    rng = np.random.default_rng(seed)
+    rgb = natural_image(180, 240, rng)
+    gray, mask = synthesize_damage(rgb, rng, DamageConfig(area_min=0.01, area_max=0.02))
+    return gray, rgb, mask
+
+
+@pytest.mark.parametrize("known_mask", [True, False], ids=["photo", "dacon_pair"])
+def test_hole_crops_always_hold_the_hole_and_still_move(known_mask: bool) -> None:
+    """hole_crop_prob=1: every crop holds part of the hole, whether the mask is given (a damaged
+    photo) or found as input != L(target) (a DACON pair), stays exact, and lands in many places."""
+    cfg = AugmentConfig(hflip=True, scale_min=0.7, scale_max=1.0, hole_crop_prob=1.0)
+    rng = np.random.default_rng(0)
+    places = set()
+    for seed in range(6):
+        gray, rgb, mask = _small_hole_photo(seed)
+        fill = int(gray[mask][0])
+        for _ in range(10):
+            g, t, m = random_crop(gray, rgb, mask if known_mask else None, rng, 48, cfg)
+            assert m.any(), "the crop holds hole pixels"
+            assert np.array_equal(g[~m], pil_luma(t)[~m]) and np.all(g[m] == fill)
+            places.add((seed, t.tobytes()[:64]))
+    assert len(places) > 40, "crops around the hole still vary"
+
+
+def test_hole_crop_prob_sets_how_often_a_crop_is_placed_by_the_hole() -> None:
+    def hits(prob: float) -> int:
+        rng = np.random.default_rng(1)
+        count = 0
+        for seed in range(40):
+            gray, rgb, mask = _small_hole_photo(seed)
+            count += int(random_crop(gray, rgb, mask, rng, 48, AugmentConfig(hole_crop_prob=prob))[2].any())
+        return count
+
+    uniform, half, always = hits(0.0), hits(0.5), hits(1.0)
+    assert uniform < 24, f"a uniform 48-px crop misses a 1-2 % hole often, hit {uniform} of 40"
+    assert always == 40 and uniform < half < always
+
+
+def test_hole_crops_of_a_slow_prefill_keep_the_quadruple_aligned() -> None:
+    gray, rgb, mask = _small_hole_photo(7)
+    filled = cv2.inpaint(gray, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        g, f, t, m = random_crop_filled(gray, filled, rgb, mask, rng, 48, AugmentConfig(hole_crop_prob=1.0, scale_min=0.6))
+        assert m.any() and np.array_equal(f[~m], g[~m]) and np.array_equal(g[~m], pil_luma(t)[~m])
+
+
+def test_dataset_hole_crops_reach_every_training_sample(tmp_path: Path) -> None:
+    items = _photo_items(tmp_path, 4)
+    damage = DamageConfig(area_min=0.01, area_max=0.02)
+    options = PairOptions(crop_size=40, augment=AugmentConfig(hole_crop_prob=1.0), damage=damage, prefill="telea")
+    dataset = PairDataset(items, options, seed=0, train=True)
+    assert all(dataset[(epoch, index)]["mask"].any() for epoch in range(5) for index in range(4))

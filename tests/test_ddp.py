@@ -70,12 +70,14 @@ def test_plateau_schedule_and_time_budget_agree_across_ranks(dacon_root: Path, t
 
 
 def test_pretrained_encoder_and_chroma_bins_train_identically_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
-    """smp_unet with its encoder frozen for epoch 1 (unused parameters, then used), frozen encoder
-    BatchNorm and the chroma_bins head with its cross-entropy: one set of weights on both ranks, and
-    once the encoder trains, the generator is rewrapped without the search for unused parameters."""
+    """smp_unet with its encoder frozen for epoch 1 (unused parameters, then used) and its first two
+    stages for good, frozen encoder BatchNorm, the chroma_bins head with its cross-entropy, and crops
+    placed by the hole of DACON pairs: one set of weights on both ranks, and once the encoder trains,
+    the generator is rewrapped without the search for unused parameters."""
     ranks = run_two_ranks(tmp_path, dacon_root, "plain", "train.epochs=2", "model.generator.type=smp_unet",
                           "model.generator.base_channels=64", "model.generator.depth=8", "model.generator.encoder_weights=none",
                           "model.generator.decoder_channels=[32,24,16,16,8]", "model.generator.encoder_frozen_epochs=1",
+                          "model.generator.encoder_frozen_stages=2", "data.augment.hole_crop_prob=1.0",
                           "model.generator.encoder_freeze_bn=true", "model.generator.head=chroma_bins",
                           "loss.chroma_ce.weight=1.0")
     assert [r["code"] for r in ranks] == [0, 0]
@@ -86,10 +88,12 @@ def test_pretrained_encoder_and_chroma_bins_train_identically_on_both_ranks(daco
 
 def test_exposure_and_a_mask_seeing_discriminator_train_identically_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
     """Half the crops exposed until they clip, D given the hole mask, the encoder frozen for the whole
-    run: the ranks draw their own crops but end with one set of weights."""
+    run (by epochs, and by stages) and the mask added to the decoder's features: the ranks draw their
+    own crops but end with one set of weights."""
     ranks = run_two_ranks(tmp_path, dacon_root, "plain", "train.epochs=2", "model.generator.type=smp_unet",
                           "model.generator.base_channels=64", "model.generator.depth=8", "model.generator.encoder_weights=none",
                           "model.generator.decoder_channels=[32,24,16,16,8]", "model.generator.encoder_frozen_epochs=1000",
+                          "model.generator.encoder_frozen_stages=5", "model.generator.decoder_sees_mask=true",
                           "data.augment.exposure_prob=0.5", "model.discriminator.sees_mask=true")
     assert [r["code"] for r in ranks] == [0, 0]
     assert [r["global_step"] for r in ranks] == [4, 4]

@@ -80,6 +80,24 @@ def test_onnx_predicts_as_the_checkpoint(generator_type: str, head: str, tmp_pat
     assert all(torch_out[n].std() > 5 for n in SIZES)  # a real picture, not a flat output that matches trivially
 
 
+def test_onnx_parity_with_the_mask_added_to_the_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """decoder_sees_mask (its vectors non-zero in the exported EMA weights) with a frozen encoder."""
+    checkpoint = random_checkpoint(tmp_path / "best.pt", ["model.generator.type=smp_unet", "model.generator.head=chroma_bins",
+                                                          "model.generator.chroma_scale=2", "model.generator.decoder_sees_mask=true",
+                                                          "model.generator.encoder_frozen_stages=5", *TYPE_OVERRIDES["smp_unet"]],
+                                   ema_shift=0.5)
+    model = tmp_path / "model.onnx"
+    export(checkpoint, model, monkeypatch, capsys)
+    inputs = write_inputs(tmp_path / "in")
+    for path, out in ((checkpoint, "torch"), (model, "onnx")):
+        run_inference(InferenceOptions(checkpoint=path, input=inputs, output=tmp_path / out, device="cpu", batch_size=2))
+    torch_out, onnx_out = predictions(tmp_path / "torch"), predictions(tmp_path / "onnx")
+    diffs = np.concatenate([np.abs(torch_out[n] - onnx_out[n]).ravel() for n in SIZES])
+    assert np.mean(diffs <= 1) >= 0.999 and diffs.max() <= 3
+    assert all(torch_out[n].std() > 5 for n in SIZES)
+
+
 # Larger than the traced 256x256 and not a multiple of 32: padded inside, with chroma blocks cut by the padding.
 WIDE_SIZES = {**SIZES, "wide.png": (300, 517)}
 

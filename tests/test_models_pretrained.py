@@ -247,6 +247,71 @@ def test_frozen_epochs_freeze_then_release_the_encoder() -> None:
     assert any(p.grad is not None for p in net.net.decoder.parameters())
 
 
+@pytest.mark.parametrize("stages", [1, 2, 4])
+def test_frozen_stages_never_train_and_cut_the_backward_below_them(stages: int) -> None:
+    """The stem and the first `stages` feature stages: no gradient, BatchNorm on running
+    statistics, also after the frozen epochs release the rest; the stages above them train."""
+    net = build_generator(model_config(encoder_weights="none", encoder_frozen_epochs=1, encoder_frozen_stages=stages))
+    model = net.net.encoder.model
+    last = model.feature_info.get_dicts()[stages - 1]["module"]
+    frozen_names = {n for n, _ in model.named_parameters() if n.startswith(("conv_stem", "bn1"))}
+    frozen_names |= {n for n, _ in model.named_parameters() if n.startswith("blocks.")
+                     and int(n.split(".")[1]) <= int(last.split(".")[1])}
+    net.start_epoch(1)
+    net.train()
+    net(*inputs()).mean().backward()
+    for name, p in model.named_parameters():
+        assert (p.grad is None) == (name in frozen_names), name
+    norms = {id(m) for root in net.stage_frozen for m in root.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert norms and all(not m.training for m in encoder_norms(net) if id(m) in norms)
+    assert all(m.training for m in encoder_norms(net) if id(m) not in norms)
+    ema = copy.deepcopy(net)
+    assert all(not p.requires_grad for root in ema.stage_frozen for p in root.parameters())
+    assert {id(m) for m in ema.stage_frozen}.isdisjoint({id(m) for m in net.stage_frozen}), "a copy freezes its own modules"
+
+
+def test_frozen_stages_out_of_range_is_a_config_error() -> None:
+    with pytest.raises(ChromaFillError, match="model.generator.encoder_frozen_stages: got 6, expected a value <= 5"):
+        load_config("configs/smoke.yaml", SMOKE_SMP + ["model.generator.encoder_frozen_stages=6"])
+
+
+def test_decoder_sees_mask_starts_as_the_plain_model_then_tells_the_decoder_where_the_hole_is() -> None:
+    """Zero vectors at first: the same output as without the key. With the stem frozen its mask
+    weights stay zero, so the encoder's features ignore the mask; the added vectors carry it."""
+    torch.manual_seed(0)
+    seeing = build_generator(model_config(encoder_weights="none", decoder_sees_mask=True, encoder_frozen_stages=5)).eval()
+    torch.manual_seed(0)
+    plain = build_generator(model_config(encoder_weights="none", encoder_frozen_stages=5)).eval()
+    gray, mask = inputs(64, 96)
+    moved = torch.roll(mask, shifts=20, dims=-1)
+    with torch.no_grad():
+        assert torch.equal(seeing(gray, mask), plain(gray, mask))
+        seeing.net.encoder.model.conv_stem.weight[:, 1] = 0  # as the packaged weights' adapted stem starts
+        x, x_moved = seeing.encoder_input(gray, mask), seeing.encoder_input(gray, moved)
+        assert all(torch.equal(a, b) for a, b in zip(seeing.net.encoder(x)[1:], seeing.net.encoder(x_moved)[1:]))
+        assert torch.equal(seeing.run_net(x), seeing.run_net(x_moved))
+        for embedding in seeing.mask_embeddings:
+            embedding.normal_()
+        assert not torch.equal(seeing.run_net(x), seeing.run_net(x_moved))
+    assert [e.numel() for e in seeing.mask_embeddings] == list(seeing.net.encoder.out_channels[1:])
+
+
+def test_decoder_sees_mask_trains_its_vectors_with_the_encoder_frozen() -> None:
+    config = load_config("configs/smoke.yaml", SMOKE_SMP + [
+        "model.generator.decoder_sees_mask=true", "model.generator.encoder_frozen_stages=5"])
+    trainer = GANTrainer(config, torch.device("cpu"))
+    trainer.on_epoch_start(0)
+    encoder = {k: v.clone() for k, v in trainer.generator.net.encoder.state_dict().items()}
+    assert trainer.train_step(batch()).finite
+    assert all(e.abs().sum() > 0 for e in trainer.generator.mask_embeddings)
+    assert all(torch.equal(v, trainer.generator.net.encoder.state_dict()[k]) for k, v in encoder.items())
+
+
+def test_decoder_sees_mask_without_the_mask_channel_is_a_config_error() -> None:
+    with pytest.raises(ChromaFillError, match="decoder_sees_mask: .*set mask_channel: true"):
+        load_config("configs/smoke.yaml", SMOKE_SMP + ["model.generator.decoder_sees_mask=true", "model.generator.mask_channel=false"])
+
+
 # -- the trainer ---------------------------------------------------------------------------------
 
 

@@ -83,8 +83,9 @@ def test_tensorboard_keeps_the_validation_point_before_a_resume(dacon_root: Path
     assert g_steps == sorted(set(g_steps)) == list(range(1, 2 * steps_per_epoch + 1))
 
 
-@pytest.mark.parametrize("extra", [(), ("data.augment.exposure_prob=0.5", "model.discriminator.sees_mask=true")],
-                         ids=["plain", "exposure-and-mask-seeing-d"])
+@pytest.mark.parametrize("extra", [(), ("data.augment.exposure_prob=0.5", "model.discriminator.sees_mask=true",
+                                          "data.augment.hole_crop_prob=0.5")],
+                         ids=["plain", "exposure-mask-seeing-d-and-hole-crops"])
 def test_time_budget_inside_an_epoch_resumes_inside_it_like_a_straight_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
     many = make_dacon_root(tmp_path / "many", n_train=14, n_test=1)
