@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bundled model, weights/chromafill.pt: trains configs/bundled.yaml (the cpu_budget recipe,
+# The bundled model, weights/chromafill.pt: trains configs/bundled.yaml (the pretrained_bins recipe,
 # 60 minutes) on CamVid train + BSDS500 train (one folder of links, as benchmarks/colour_runs.sh),
 # scores it against the baselines on CamVid val + BSDS500 val, as they are and with skies clipped to
 # white (benchmarks/quality.py), then converts

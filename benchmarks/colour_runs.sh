@@ -8,7 +8,7 @@
 # RUN names one of the runs below (default: the first five, in this order); `table` skips training and
 # only writes the tables from the runs that exist: $TABLE.md / .json (default docs/quality_runs), and
 # $TABLE_clipped.md / .json, the same photos with skies clipped to white (quality.py --exposure bright).
-# `scaling` trains configs/cpu_budget.yaml for 10, then 20, then 40 minutes of training time, each
+# `scaling` trains configs/pretrained_bins.yaml (the encoder fine-tuned) for 10, then 20, then 40 minutes of training time, each
 # stage resuming the last (a constant learning rate, so the 10- and 20-minute stages are what runs
 # of that length give), and keeps each stage's folder (run_scaling_10, _20, _40); `scaling_table`
 # scores them against run_pretrained_bins: $TABLE.md / .json and ${TABLE}_clipped.md / .json.
@@ -29,35 +29,35 @@ TABLE=${TABLE:-docs/quality_runs}
 RUNS=(
   "baseline|configs/unet_budget.yaml|"
   "pretrained|configs/pretrained.yaml|"
-  "pretrained_bins|configs/cpu_budget.yaml|"
-  "pretrained_bins_full_res|configs/cpu_budget.yaml|model.generator.chroma_scale=1"
+  "pretrained_bins|configs/pretrained_bins.yaml|"
+  "pretrained_bins_full_res|configs/pretrained_bins.yaml|model.generator.chroma_scale=1"
   "pretrained_gate|configs/pretrained.yaml|model.generator.head=luma_gate"
-  "scratch_encoder|configs/cpu_budget.yaml|model.generator.encoder_weights=none"
+  "scratch_encoder|configs/pretrained_bins.yaml|model.generator.encoder_weights=none"
   # Against pretrained_bins (constant lr, random crops); not in the default list, run them by name:
-  "bins_cosine|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05"
-  "bins_whole|configs/cpu_budget.yaml|data.augment.whole_photo_prob=0.5"
-  "bins_cosine_whole|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 data.augment.whole_photo_prob=0.5"
+  "bins_cosine|configs/pretrained_bins.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05"
+  "bins_whole|configs/pretrained_bins.yaml|data.augment.whole_photo_prob=0.5"
+  "bins_cosine_whole|configs/pretrained_bins.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 data.augment.whole_photo_prob=0.5"
   # The scaling row: the schedules at 10 minutes (configs/bundled.yaml is bins_cosine at 60)
-  "bins_10|configs/cpu_budget.yaml|train.max_minutes=10"
-  "bins_cosine_10|configs/cpu_budget.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 train.max_minutes=10"
+  "bins_10|configs/pretrained_bins.yaml|train.max_minutes=10"
+  "bins_cosine_10|configs/pretrained_bins.yaml|train.scheduler.type=cosine_time train.scheduler.min_lr_ratio=0.05 train.max_minutes=10"
   # The hole (hole_table): the score's SSIM_lost as a loss, then with the FSR_FAST pre-fill as well
-  "lost_ssim|configs/cpu_budget.yaml|loss.lost_ssim.weight=10"
-  "fsr|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10"
+  "lost_ssim|configs/pretrained_bins.yaml|loss.lost_ssim.weight=10"
+  "fsr|configs/pretrained_bins.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10"
   # Against fsr: a heavier SSIM_lost loss; 30 % of the crops clipped bright or dark
-  "fsr_lost30|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=30"
-  "fsr_exposure|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3"
+  "fsr_lost30|configs/pretrained_bins.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=30"
+  "fsr_exposure|configs/pretrained_bins.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3"
   # The encoder frozen throughout (no encoder backward: more steps): against pretrained_bins, and against fsr_exposure
-  "frozen|configs/cpu_budget.yaml|model.generator.encoder_frozen_epochs=1000"
-  "fsr_frozen|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.generator.encoder_frozen_epochs=1000"
+  "frozen|configs/pretrained_bins.yaml|model.generator.encoder_frozen_epochs=1000"
+  "fsr_frozen|configs/pretrained_bins.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.generator.encoder_frozen_epochs=1000"
   # Against fsr_exposure: the discriminator also sees where the hole is
-  "fsr_dmask|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.discriminator.sees_mask=true"
-  # Against fsr_exposure: every crop placed to hold the hole; the encoder's first four stages frozen for good
-  "fsr_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 data.augment.hole_crop_prob=1.0"
-  "fsr_stages4|configs/cpu_budget.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.generator.encoder_frozen_stages=4"
-  # Against scaling_20 and frozen: the encoder frozen for good, with exposed crops and the SSIM_lost loss (Telea pre-fill)
-  "budget_frozen|configs/cpu_budget.yaml|model.generator.encoder_frozen_stages=5 data.augment.exposure_prob=0.3 loss.lost_ssim.weight=10"
+  "fsr_dmask|configs/pretrained_bins.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 model.discriminator.sees_mask=true"
+  # Against fsr_exposure: every crop placed to hold the hole
+  "fsr_holecrop|configs/pretrained_bins.yaml|data.prefill=fsr_fast loss.lost_ssim.weight=10 data.augment.exposure_prob=0.3 data.augment.hole_crop_prob=1.0"
+  # configs/cpu_budget.yaml (pretrained_bins with the encoder frozen for good, exposed crops and the SSIM_lost loss),
+  # against scaling_20 (pretrained_bins at 20 minutes)
+  "budget_frozen|configs/cpu_budget.yaml|"
   # Against budget_frozen: the decoder told where the hole is (the frozen stem cannot see the mask)
-  "budget_frozen_dsm|configs/cpu_budget.yaml|model.generator.encoder_frozen_stages=5 data.augment.exposure_prob=0.3 loss.lost_ssim.weight=10 model.generator.decoder_sees_mask=true"
+  "budget_frozen_dsm|configs/cpu_budget.yaml|model.generator.decoder_sees_mask=true"
 )
 
 link_photos() {
@@ -92,7 +92,7 @@ table() {
 scaling() {
   local minutes
   for minutes in 10 20 40; do
-    $PY train.py --config configs/cpu_budget.yaml data.root="$PHOTOS" experiment.name=run_scaling \
+    $PY train.py --config configs/pretrained_bins.yaml data.root="$PHOTOS" experiment.name=run_scaling \
       train.max_minutes="$minutes" --resume auto
     rm -rf "checkpoints/run_scaling_$minutes"
     cp -r checkpoints/run_scaling "checkpoints/run_scaling_$minutes"

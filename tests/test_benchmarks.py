@@ -192,3 +192,29 @@ def test_hole_iou_rows(monkeypatch, capsys, tmp_path):
         cells = rf"\| {re.escape(tmp_path.parent.name)}/{re.escape(tmp_path.name)} \| {row} \| 2 x 1 \| "
         pattern = cells + rf"{NUMBER} / {NUMBER} / {NUMBER} \| {NUMBER}% \| {NUMBER}% \| \d+ / \d+ \| {NUMBER} \|$"
         assert re.search(pattern, out, re.M), out
+
+
+def test_real_steps_trains_each_recipe_for_its_minutes(monkeypatch, capsys, tmp_path):
+    """Two smoke recipes on a photo folder, one round: each row names its runs' steps and the ratio."""
+    import numpy as np  # noqa: PLC0415
+
+    from data.io import write_rgb_png  # noqa: PLC0415
+    from data.synthetic import natural_image  # noqa: PLC0415
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        write_rgb_png(folder / f"p{i}.png", natural_image(80, 96, rng))
+    photos = "data.format=photos,data.val.fraction=0.2,data.crop_size=48"
+    out = run_script("real_steps.py", [str(folder), f"a=configs/smoke.yaml,{photos}", f"b=configs/smoke.yaml,{photos},train.batch_size=1",
+                                       "--minutes", "0.02", "--reps", "1"], monkeypatch, capsys)
+    assert "0.02 training minutes per run, 1 interleaved rounds" in out
+    rows = {m.group(1): m for m in re.finditer(rf"^(a|b)\s+(\d+)\s+(\d+)\s+({NUMBER})\s+(\d+)\s+({NUMBER})$", out, re.M)}
+    assert set(rows) == {"a", "b"}, out
+    assert int(rows["a"].group(2)) >= 1 and rows["a"].group(6) == "1.00"
+
+
+def test_real_steps_names_a_missing_folder(monkeypatch, capsys, tmp_path):
+    with pytest.raises(SystemExit, match=f"error: {re.escape(str(tmp_path / 'nope'))}: not a folder of photos"):
+        run_script("real_steps.py", [str(tmp_path / "nope"), "a=configs/smoke.yaml"], monkeypatch, capsys)
