@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT  # noqa: F401  (puts the project on sys.path)
+from _common import ROOT  # also puts the project on sys.path
 from bench_train import parse_recipe
 
 from trainers.checkpoint import load_checkpoint
@@ -35,7 +35,8 @@ def run_steps(photos: Path, config: str, overrides: list[str], minutes: float, f
                "train.validation.every_epochs=0", "train.test.enabled=false", *overrides]
     done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"error: {name}: train.py exited with {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+        last = (done.stderr.strip().splitlines() or ["no output on stderr"])[-1]
+        raise SystemExit(f"error: {name}: train.py exited with {done.returncode}: {last}")
     return int(load_checkpoint(folder / name / "last.pt")["global_step"])
 
 
@@ -58,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.minutes:g} training minutes per run, {args.reps} interleaved rounds; median steps; "
           f"steps/20 min = median x 20 / {args.minutes:g}")
     print(f"{'recipe':<16} {'steps':>12} {'median':>7} {'s/step':>7} {'steps/20 min':>12} {'x ' + args.recipes[0][0]:>10}")
-    for name, config, overrides in args.recipes:
-        median = statistics.median(steps[name])
-        runs = ",".join(str(s) for s in steps[name])
+    for name, runs_steps in steps.items():
+        median = statistics.median(runs_steps)
+        runs = ",".join(str(s) for s in runs_steps)
         print(f"{name:<16} {runs:>12} {median:7.0f} {args.minutes * 60 / median:7.3f} {median * 20 / args.minutes:12.0f} "
               f"{median / first:10.2f}")
 

@@ -204,7 +204,7 @@ def stage_modules(model: nn.Module, stages: int) -> list[nn.Module]:
 def _forward_order(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """Top-level modules, with a sequence of blocks (no own parameters) walked one level down."""
     for name, child in model.named_children():
-        if isinstance(child, nn.Sequential) and not any(True for _ in child.parameters(recurse=False)):
+        if isinstance(child, nn.Sequential) and not list(child.parameters(recurse=False)):
             for sub, module in child.named_children():
                 yield f"{name}.{sub}", module
         else:
