@@ -8,10 +8,12 @@
 # RUN names one of the runs below (default: the first five, in this order); `table` skips training and
 # only writes the tables from the runs that exist: $TABLE.md / .json (default docs/quality_runs), and
 # $TABLE_clipped.md / .json, the same photos with skies clipped to white (quality.py --exposure bright).
-# `scaling` trains configs/pretrained_bins.yaml (the encoder fine-tuned) for 10, then 20, then 40 minutes of training time, each
-# stage resuming the last (a constant learning rate, so the 10- and 20-minute stages are what runs
-# of that length give), and keeps each stage's folder (run_scaling_10, _20, _40); `scaling_table`
-# scores them against run_pretrained_bins: $TABLE.md / .json and ${TABLE}_clipped.md / .json.
+# `scaling` trains $SCALING_CONFIG (default configs/pretrained_bins.yaml, the encoder fine-tuned) for 10, then 20, then
+# 40 minutes of training time, each stage resuming the last (a constant learning rate, so the 10- and 20-minute stages are
+# what runs of that length give), and keeps each stage's folder (run_${SCALING_RUN:-scaling}_10, _20, _40);
+# `scaling_table` scores them against run_$SCALING_PAIRED (default pretrained_bins): $TABLE.md / .json and
+# ${TABLE}_clipped.md / .json. The default recipe's row: SCALING_CONFIG=configs/cpu_budget.yaml
+# SCALING_RUN=budget_scaling SCALING_PAIRED=budget_frozen.
 # `hole_table` scores the runs $HOLE_RUNS names (default "scaling_20 lost_ssim fsr"; those that exist) with the Telea and
 # FSR_FAST pre-fills alone, paired against $PAIRED (default scaling_20), on the plain photos, the
 # clipped ones and the darkened ones: $TABLE.md, ${TABLE}_clipped.md and ${TABLE}_dark.md (+ .json).
@@ -58,6 +60,9 @@ RUNS=(
   "budget_frozen|configs/cpu_budget.yaml|"
   # Against budget_frozen: the decoder told where the hole is (the frozen stem cannot see the mask)
   "budget_frozen_dsm|configs/cpu_budget.yaml|model.generator.decoder_sees_mask=true"
+  # Against budget_frozen: every crop placed to hold the hole; then with the FSR_FAST pre-fill as well
+  "budget_holecrop|configs/cpu_budget.yaml|data.augment.hole_crop_prob=1.0"
+  "budget_fsr_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_fast data.augment.hole_crop_prob=1.0"
 )
 
 link_photos() {
@@ -89,27 +94,31 @@ table() {
     "${args[@]}" --lost-gain --markdown --json "${TABLE}_clipped.json" | tee "${TABLE}_clipped.md"
 }
 
+SCALING_CONFIG=${SCALING_CONFIG:-configs/pretrained_bins.yaml}
+SCALING_RUN=${SCALING_RUN:-scaling}
+SCALING_PAIRED=${SCALING_PAIRED:-pretrained_bins}
+
 scaling() {
   local minutes
   for minutes in 10 20 40; do
-    $PY train.py --config configs/pretrained_bins.yaml data.root="$PHOTOS" experiment.name=run_scaling \
+    $PY train.py --config "$SCALING_CONFIG" data.root="$PHOTOS" experiment.name="run_$SCALING_RUN" \
       train.max_minutes="$minutes" --resume auto
-    rm -rf "checkpoints/run_scaling_$minutes"
-    cp -r checkpoints/run_scaling "checkpoints/run_scaling_$minutes"
+    rm -rf "checkpoints/run_${SCALING_RUN}_$minutes"
+    cp -r "checkpoints/run_$SCALING_RUN" "checkpoints/run_${SCALING_RUN}_$minutes"
   done
 }
 
 scaling_table() {
-  local args=(--checkpoint pretrained_bins=checkpoints/run_pretrained_bins/best.pt)
+  local args=(--checkpoint "$SCALING_PAIRED=checkpoints/run_$SCALING_PAIRED/best.pt")
   local minutes
   for minutes in 10 20 40; do
-    args+=(--checkpoint "scaling_$minutes=checkpoints/run_scaling_$minutes/best.pt")
+    args+=(--checkpoint "${SCALING_RUN}_$minutes=checkpoints/run_${SCALING_RUN}_$minutes/best.pt")
   done
   $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
     --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
-    "${args[@]}" --paired-against pretrained_bins --no-baselines --lost-gain --markdown --json "$TABLE.json" | tee "$TABLE.md"
+    "${args[@]}" --paired-against "$SCALING_PAIRED" --no-baselines --lost-gain --markdown --json "$TABLE.json" | tee "$TABLE.md"
   $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --exposure bright \
-    "${args[@]}" --paired-against pretrained_bins --no-baselines --lost-gain --markdown --json "${TABLE}_clipped.json" | tee "${TABLE}_clipped.md"
+    "${args[@]}" --paired-against "$SCALING_PAIRED" --no-baselines --lost-gain --markdown --json "${TABLE}_clipped.json" | tee "${TABLE}_clipped.md"
 }
 
 hole_table() {

@@ -6,7 +6,7 @@ Usage:
         [--baseline-prefill telea [fsr_fast ...]] [--prefill NAME]
         [--precision fp32 [bf16]] [--tta off [on]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
         [--spread-last 5] [--paired-against NAME] [--lost-gain] [--markdown] [--json OUT.json]
-        [--grid OUT.png --grid-count 4 --grid-height 120]
+        [--grid OUT.png --grid-count 4 --grid-height 120 --grid-zoom MARGIN]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
 default DamageConfig, seeded by (--seed, its index), so every method sees the same damage and a
@@ -26,8 +26,9 @@ lost region = input != L(gt)), averaged over the photos. Methods:
 The hole that Telea and the checkpoints fill is the one a real submission has: found by the
 training-free constant-fill detector (data/hole_detection.py); --true-mask gives them the true
 mask instead. --gray-snap overrides model.generator.gray_snap of every checkpoint, so one trained
-model can be measured with several thresholds (one row each). --grid writes input | prediction | original rows
-of the first photos for the first checkpoint (a README figure).
+model can be measured with several thresholds (one row each). --grid writes input | each method's prediction
+(the baselines but the gray copy, then the checkpoints) | original rows of the first photos (a README figure);
+--grid-zoom shows only the window around each hole.
 
 Rows of photo subsets (one table, a `photos` column, every method on every subset; the damage is
 the one the photo has in the whole set, so subsets are comparable with it): --by-folder adds one
@@ -295,15 +296,35 @@ def format_subset_table(results: dict[str, dict[str, dict[str, float]]], spreads
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows])
 
 
-def restoration_grid(photos: list[Damaged], preds: list[np.ndarray], count: int, height: int = 160) -> np.ndarray:
-    """Rows of input | prediction | original, each panel scaled to `height` pixels, 4-pixel white gaps."""
+def hole_window(mask: np.ndarray, margin: float) -> tuple[slice, slice]:
+    """The lost region's bounding box grown by `margin` times its height and width on each side, inside the photo."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if rows.size == 0:  # an undamaged photo: the whole of it
+        return slice(None), slice(None)
+    dy, dx = round((rows[-1] - rows[0] + 1) * margin), round((cols[-1] - cols[0] + 1) * margin)
+    return (slice(max(rows[0] - dy, 0), rows[-1] + 1 + dy), slice(max(cols[0] - dx, 0), cols[-1] + 1 + dx))
+
+
+def restoration_grid(photos: list[Damaged], preds: list[list[np.ndarray]], count: int, height: int = 160,
+                     zoom: float | None = None) -> np.ndarray:
+    """Rows of input | each method's prediction (`preds[method][photo]`) | original, 4-pixel white gaps.
+
+    Each panel is scaled to `height` pixels; with `zoom` every panel of a row shows only the hole's
+    window (`hole_window`), where a pre-fill's streaks and the network's fill can be told apart.
+    """
     rows = []
-    for photo, pred in list(zip(photos, preds))[:count]:
-        panels = [gray_copy(photo), pred, photo.rgb]
-        width = round(photo.rgb.shape[1] * height / photo.rgb.shape[0])
-        scaled = [cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA) for p in panels]
+    for index, photo in enumerate(photos[:count]):
+        panels = [gray_copy(photo), *(method_preds[index] for method_preds in preds), photo.rgb]
+        if zoom is not None:
+            window = hole_window(photo.mask, zoom)
+            panels = [np.ascontiguousarray(p[window]) for p in panels]
+        width = max(round(panels[0].shape[1] * height / panels[0].shape[0]), 1)
         gap = np.full((height, 4, 3), 255, np.uint8)
-        rows.append(np.concatenate([scaled[0], gap, scaled[1], gap, scaled[2]], axis=1))
+        # Shrink by area; enlarge a small hole's window by repeating pixels, so streaks are not blurred away.
+        shrink = panels[0].shape[0] >= height
+        scaled = [cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_NEAREST)
+                  for p in panels]
+        rows.append(np.concatenate([part for p in scaled for part in (p, gap)][:-1], axis=1))
     widest = max(r.shape[1] for r in rows)
     padded = [np.pad(r, ((0, 4), (0, widest - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     return np.concatenate(padded, axis=0)[:-4]
@@ -362,9 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
-    parser.add_argument("--grid", type=Path, help="write input | prediction | original rows of the first checkpoint")
+    parser.add_argument("--grid", type=Path,
+                        help="write input | each method's prediction (not the gray copy) | original rows of the first photos")
     parser.add_argument("--grid-count", type=int, default=4, help="rows in --grid")
     parser.add_argument("--grid-height", type=int, default=120, help="height of each --grid panel in pixels")
+    parser.add_argument("--grid-zoom", type=float, default=None, metavar="MARGIN",
+                        help="--grid panels show only the hole's bounding box grown by MARGIN times its size on each side")
     args = parser.parse_args(argv)
     try:
         with torch.no_grad():  # scoped: tests call main() in-process and must get gradients back
@@ -376,8 +400,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     checkpoints = [parse_checkpoint(spec) for spec in args.checkpoint]
-    if args.grid and not checkpoints:
-        raise ChromaFillError("--grid: needs a --checkpoint to show predictions of")
+    if args.grid and not checkpoints and args.no_baselines:
+        raise ChromaFillError("--grid: --no-baselines and no --checkpoint leave no prediction to show")
+    if args.grid_zoom is not None and not (math.isfinite(args.grid_zoom) and args.grid_zoom >= 0):
+        raise ChromaFillError(f"--grid-zoom: {args.grid_zoom}: expected a margin >= 0 (a share of the hole's size)")
     photos = damaged_photos(args.photos, args.seed, args.limit, args.true_mask, args.exposure)
     subsets = photo_subsets(photos, args.by_folder, args.least_colourful_third, args.most_colourful_third)
     device = pick_device(args.device)
@@ -407,7 +433,7 @@ def _run(args: argparse.Namespace) -> int:
     losts: dict[str, list[float]] = {}  # method -> each photo's SSIM_lost, in photo order
     spread_of = {path: hist_spread(path, args.spread_last) for path in set(run_of.values())}  # one read per run
     spreads = {name: spread_of[path] for name, path in run_of.items()}
-    first_preds = None
+    grid_preds: list[list[np.ndarray]] = []  # each shown method's first --grid-count predictions
     for name, make in methods.items():
         predict, prefill_used = make()
         if prefill_used is not None:
@@ -416,8 +442,8 @@ def _run(args: argparse.Namespace) -> int:
         scores[name] = [row["score"] for row in rows]
         losts[name] = [row["ssim_lost"] for row in rows]
         results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
-        if first_preds is None and name in run_of:
-            first_preds = preds
+        if name != "gray copy":
+            grid_preds.append(preds[:args.grid_count])
     if args.lost_gain:
         for method in sorted(set(prefill_of.values()) - set(losts)):  # a checkpoint's prefill not among the baselines
             rows, _ = evaluate(photos, lambda photo, method=method: prefilled(photo, method))
@@ -444,8 +470,8 @@ def _run(args: argparse.Namespace) -> int:
                                                     "hist_spread": spreads, "paired_against": args.paired_against,
                                                     "photo_names": names, "photo_scores": scores,
                                                     "prefill_of": prefill_of}).encode())
-    if args.grid and first_preds is not None:
-        write_png(args.grid, restoration_grid(photos, first_preds, args.grid_count, args.grid_height))
+    if args.grid:
+        write_png(args.grid, restoration_grid(photos, grid_preds, args.grid_count, args.grid_height, args.grid_zoom))
     return 0
 
 

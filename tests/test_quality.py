@@ -62,7 +62,41 @@ def test_prints_baselines_and_checkpoint(photos: Path, checkpoint: Path, tmp_pat
     assert telea["ssim_lost"] > gray["ssim_lost"] and telea["hist"] == pytest.approx(gray["hist"])
     assert all(0 < results["tiny"][k] <= 1 for k in ("ssim_full", "score"))
     grid = cv2.imread(str(tmp_path / "grid.png"))
-    assert grid.shape[0] == 2 * 160 + 4 and grid.shape[1] == 3 * round(128 * 160 / 96) + 8
+    # input | telea | tiny | original (the gray copy is the input panel)
+    assert grid.shape[0] == 2 * 160 + 4 and grid.shape[1] == 4 * round(128 * 160 / 96) + 12
+
+
+def test_hole_window_grows_the_box_and_stays_inside() -> None:
+    mask = np.zeros((50, 80), bool)
+    mask[10:20, 30:50] = True  # 10 x 20
+    assert quality.hole_window(mask, 0.5) == (slice(5, 25), slice(20, 60))
+    assert quality.hole_window(mask, 2.0) == (slice(0, 40), slice(0, 90))  # numpy clips the stop
+    assert quality.hole_window(np.zeros((4, 4), bool), 1.0) == (slice(None), slice(None))
+
+
+def test_zoomed_grid_shows_the_hole_window_of_every_panel() -> None:
+    rgb = np.zeros((60, 90, 3), np.uint8)
+    rgb[..., 0] = 200
+    mask = np.zeros((60, 90), bool)
+    mask[20:30, 40:60] = True
+    gray = np.full((60, 90), 60, np.uint8)
+    gray[mask] = 7
+    photo = quality.Damaged("p", Path("."), rgb, gray, mask, mask)
+    pred = np.zeros_like(rgb)
+    pred[mask] = (0, 0, 255)
+    grid = quality.restoration_grid([photo], [[pred]], count=1, height=40, zoom=0.5)
+    # window 20 x 40 (rows 15..35, cols 30..70) enlarged 2x: three 80-pixel panels, two gaps
+    assert grid.shape == (40, 3 * 80 + 8, 3)
+    prediction = grid[:, 84:164]
+    assert (prediction[10:30, 20:60] == (0, 0, 255)).all() and (prediction[:10] == 0).all()
+    assert (grid[10:30, 20:60] == 7).all()  # the input panel: the constant fill, enlarged pixel for pixel
+
+
+def test_grid_zoom_must_be_a_margin(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert quality.main([str(photos), "--grid", str(tmp_path / "g.png"), "--grid-zoom", "-1"]) == 2
+    assert "--grid-zoom: -1.0: expected a margin >= 0" in capsys.readouterr().err
+    assert quality.main([str(photos), "--grid", str(tmp_path / "g.png"), "--no-baselines"]) == 2
+    assert "leave no prediction to show" in capsys.readouterr().err
 
 
 def test_same_seed_same_numbers_other_seed_other_damage(photos: Path, capsys: pytest.CaptureFixture) -> None:
