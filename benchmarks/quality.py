@@ -77,6 +77,7 @@ from data.datasets import make_sample  # noqa: E402
 from data.exposure import EXPOSURES, random_clip_exposure  # noqa: E402
 from data.hole_detection import detect_hole  # noqa: E402
 from data.io import read_rgb  # noqa: E402
+from data.masks import padded_box  # noqa: E402
 from data.prefill import PREFILL_METHODS, prefill  # noqa: E402
 from data.sources import photo_items  # noqa: E402
 from metrics.colourfulness import mean_chroma  # noqa: E402
@@ -152,6 +153,9 @@ def photo_label(photo: Damaged) -> str:
 def folder_label(folder: Path) -> str:
     """camvid/val for /data/camvid/val: the parent's name tells two val folders apart."""
     return f"{folder.parent.name}/{folder.name}" if folder.parent.name else folder.name
+
+
+GRAY_COPY = "gray copy"  # the method name of the do-nothing baseline
 
 
 def gray_copy(photo: Damaged) -> np.ndarray:
@@ -298,11 +302,10 @@ def format_subset_table(results: dict[str, dict[str, dict[str, float]]], spreads
 
 def hole_window(mask: np.ndarray, margin: float) -> tuple[slice, slice]:
     """The lost region's bounding box grown by `margin` times its height and width on each side, inside the photo."""
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if rows.size == 0:  # an undamaged photo: the whole of it
+    if not mask.any():  # an undamaged photo: the whole of it
         return slice(None), slice(None)
-    dy, dx = round((rows[-1] - rows[0] + 1) * margin), round((cols[-1] - cols[0] + 1) * margin)
-    return (slice(max(rows[0] - dy, 0), rows[-1] + 1 + dy), slice(max(cols[0] - dx, 0), cols[-1] + 1 + dx))
+    rect = cv2.boundingRect(mask.astype(np.uint8))
+    return padded_box(rect, (round(rect[3] * margin), round(rect[2] * margin)), mask.shape)
 
 
 def restoration_grid(photos: list[Damaged], preds: list[list[np.ndarray]], count: int, height: int = 160,
@@ -410,7 +413,7 @@ def _run(args: argparse.Namespace) -> int:
     # method name -> a factory of (its predictor, the prefill it restores from: None for the baselines)
     methods: dict[str, Callable[[], tuple[Predictor, str | None]]] = {}
     if not args.no_baselines:
-        methods["gray copy"] = lambda: (gray_copy, None)
+        methods[GRAY_COPY] = lambda: (gray_copy, None)
         for method in args.baseline_prefill:
             methods[method] = lambda method=method: (lambda photo: prefilled(photo, method), None)
     snaps = args.gray_snap or [None]
@@ -442,7 +445,7 @@ def _run(args: argparse.Namespace) -> int:
         scores[name] = [row["score"] for row in rows]
         losts[name] = [row["ssim_lost"] for row in rows]
         results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
-        if name != "gray copy":
+        if name != GRAY_COPY:  # the grid's input panel already shows it
             grid_preds.append(preds[:args.grid_count])
     if args.lost_gain:
         for method in sorted(set(prefill_of.values()) - set(losts)):  # a checkpoint's prefill not among the baselines

@@ -34,7 +34,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return padded[1:-1, 1:-1] != 2
 
 
-def padded_box(rect: tuple[int, int, int, int], pad: int, shape: tuple[int, ...]) -> tuple[slice, slice]:
-    """Row and column slices of the box `rect` = (x, y, w, h) grown by `pad` pixels, clipped to `shape`."""
+def padded_box(rect: tuple[int, int, int, int], pad: int | tuple[int, int], shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """Row and column slices of the box `rect` = (x, y, w, h) grown by `pad` pixels (or (rows, columns)), clipped to `shape`."""
     x, y, w, h = rect
-    return slice(max(0, y - pad), min(shape[0], y + h + pad)), slice(max(0, x - pad), min(shape[1], x + w + pad))
+    pad_y, pad_x = (pad, pad) if isinstance(pad, int) else pad
+    return slice(max(0, y - pad_y), min(shape[0], y + h + pad_y)), slice(max(0, x - pad_x), min(shape[1], x + w + pad_x))
