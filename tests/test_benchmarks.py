@@ -97,7 +97,7 @@ def test_bench_infer_compares_configs_in_one_interleaved_run(monkeypatch, capsys
 
 
 def test_profile_infer_breaks_a_forward_down(monkeypatch, capsys):
-    out = run_script("profile_infer.py", ["--config", "configs/smoke.yaml", "--size", "64", "--",
+    out = run_script("profile_infer.py", ["--config", "configs/smoke.yaml", "--size", "256", "--",
                                           "model.generator.head=chroma_bins", "model.generator.chroma_scale=2"], monkeypatch, capsys)
     row = re.search(rf"^configs/smoke.yaml: wall {NUMBER} ms; convolution\s+({NUMBER}) \(\s*\d+%\)\s+copy\s+{NUMBER} \(\s*\d+%\)"
                     rf"\s+softmax\s+({NUMBER}) \(\s*\d+%\)\s+other\s+{NUMBER} \(\s*\d+%\)$", out, re.M)
