@@ -63,6 +63,8 @@ RUNS=(
   # Against budget_frozen: every crop placed to hold the hole; then with the FSR_FAST pre-fill as well
   "budget_holecrop|configs/cpu_budget.yaml|data.augment.hole_crop_prob=1.0"
   "budget_fsr_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_fast data.augment.hole_crop_prob=1.0"
+  # Against budget_fsr_holecrop: the mean of the FSR_FAST and NS fills, softened with the hole's depth (data/prefill.py)
+  "budget_fsr_ns_soft_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_ns_soft data.augment.hole_crop_prob=1.0"
 )
 
 link_photos() {

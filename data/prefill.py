@@ -12,7 +12,15 @@ Methods (`data.prefill`):
   surroundings, which continues texture and edges where Telea smears them; 0.3 to 1.3 s (fast)
   and 20 to 35 s (best) per 512x512 photo, so training caches them (data/prefill_cache.py);
 - shiftmap: `cv2.xphoto.inpaint` ShiftMap (He & Sun 2012), the hole copied from shifted parts of
-  the image, seams placed by graph cut; seconds per photo.
+  the image, seams placed by graph cut; seconds per photo;
+- fsr_ns: the mean of the fsr_fast and ns fills. The two err differently (FSR continues texture and
+  sometimes the wrong edge, NS diffuses smoothly), and the score's SSIM rewards the average of two
+  unsure guesses over either one (README "Pre-fill" table);
+- fsr_ns_soft: fsr_ns blurred progressively with the distance from the hole's edge (a Gaussian of
+  sigma 4 px, blended in from 0 at the edge to fully at 20 px inside). Deep in a hole every fill is
+  a guess, and the SSIM of a guess rises when its detail shrinks toward the local mean; near the
+  edge the fill is continuation and stays sharp. The generator of the budget recipes cannot do
+  this itself: its frozen encoder is not shown the mask, so it cannot tell the hole's depth.
 
 `cv2.xphoto.inpaint` takes the opposite mask convention to `cv2.inpaint`: nonzero = KNOWN pixel.
 """
@@ -24,7 +32,10 @@ import numpy as np
 
 from data.config import SLOW_PREFILLS  # noqa: F401  (defined with the config that validates against it)
 
-PREFILL_METHODS = ("none", "telea", "ns", "fsr_fast", "fsr_best", "shiftmap")
+PREFILL_METHODS = ("none", "telea", "ns", "fsr_fast", "fsr_best", "shiftmap", "fsr_ns", "fsr_ns_soft")
+# Composite fills: the mean of these methods' fills (each computed, or read from the cache, alone).
+COMPOSITE_PARTS = {"fsr_ns": ("fsr_fast", "ns"), "fsr_ns_soft": ("fsr_fast", "ns")}
+_SOFTENED = ("fsr_ns_soft",)
 _CV2_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 _XPHOTO_FLAGS = {
     "fsr_fast": cv2.xphoto.INPAINT_FSR_FAST,
@@ -32,6 +43,8 @@ _XPHOTO_FLAGS = {
     "shiftmap": cv2.xphoto.INPAINT_SHIFTMAP,
 }
 _RADIUS = 3.0
+_SOFT_SIGMA = 4.0  # px: the blur deep inside the hole
+_SOFT_DEPTH = 20.0  # px from the hole's edge at which the blur is at full strength
 
 
 def check_prefill(method: str, where: str = "prefill") -> None:
@@ -47,11 +60,26 @@ def prefill(gray: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
         # Nothing to fill, or no context at all to fill it from.
         return gray.copy()
     gray = np.ascontiguousarray(gray)
+    if method in COMPOSITE_PARTS:
+        return combine_fills(gray, mask, method, [prefill(gray, mask, part) for part in COMPOSITE_PARTS[method]])
     if method in _CV2_FLAGS:
         filled = cv2.inpaint(gray, mask.astype(np.uint8), _RADIUS, _CV2_FLAGS[method])
     else:
         filled = np.zeros_like(gray)
         known = (~mask).astype(np.uint8) * 255
         cv2.xphoto.inpaint(gray, known, filled, _XPHOTO_FLAGS[method])
+    filled[~mask] = gray[~mask]
+    return filled
+
+
+def combine_fills(gray: np.ndarray, mask: np.ndarray, method: str, fills: list[np.ndarray]) -> np.ndarray:
+    """The composite `method`'s fill from its parts' fills (COMPOSITE_PARTS order); the disk cache calls
+    this too, with the parts read from their own caches, so both paths return the same bytes."""
+    mean = np.mean([fill.astype(np.float32) for fill in fills], axis=0)
+    if method in _SOFTENED:
+        depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+        weight = np.clip(depth / _SOFT_DEPTH, 0.0, 1.0)
+        mean = weight * cv2.GaussianBlur(mean, (0, 0), _SOFT_SIGMA) + (1.0 - weight) * mean
+    filled = np.clip(np.rint(mean), 0, 255).astype(np.uint8)
     filled[~mask] = gray[~mask]
     return filled

@@ -7,7 +7,9 @@ of the method, the OpenCV version, the image size and the exact damaged gray and
 a hit is by construction what `prefill` would return, and anything that changes the damage (seed,
 damage config, a mask net's new prediction) or the fill (method, OpenCV) misses instead of
 returning a stale fill. Entries are lossless PNGs written atomically, so concurrent DataLoader
-workers and runs can share one folder.
+workers and runs can share one folder. A composite fill (fsr_ns, ...) is cached under its own name
+and computed from its parts' cached fills, so a warm fsr_fast cache makes fsr_ns cost one NS fill
+per entry.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import cv2
 import numpy as np
 
 from data.io import write_image
-from data.prefill import SLOW_PREFILLS, check_prefill, prefill
+from data.prefill import COMPOSITE_PARTS, SLOW_PREFILLS, check_prefill, combine_fills, prefill
 from utils.errors import ChromaFillError
 
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (damaged gray HxW uint8, mask HxW bool) -> filled gray
@@ -51,12 +53,20 @@ class PrefillCache:
         cached = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
         if cached is not None and cached.shape == gray.shape:
             return cached
-        filled = prefill(gray, mask, self.method)
+        filled = self._compute(gray, mask)
         try:
             write_image(path, filled)
         except ChromaFillError as err:  # write_image names the file and the OS error
             raise ChromaFillError(f"cannot write the prefill cache: {err}; set data.cache_dir to a writable folder") from None
         return filled
+
+    def _compute(self, gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        parts = COMPOSITE_PARTS.get(self.method)
+        if parts is None or not mask.any() or mask.all():
+            return prefill(gray, mask, self.method)
+        cache_root = self.folder.parent
+        fills = [(PrefillCache(cache_root, part) if part in SLOW_PREFILLS else _DirectFiller(part))(gray, mask) for part in parts]
+        return combine_fills(gray, mask, self.method, fills)
 
 
 def make_filler(method: str, cache_dir: Path | None) -> Filler:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typing
 
+import cv2
 import numpy as np
 import pytest
 
 from data.config import DataConfig
-from data.prefill import PREFILL_METHODS, SLOW_PREFILLS, prefill
+from data.prefill import PREFILL_METHODS, SLOW_PREFILLS, combine_fills, prefill
 from data.prefill_cache import PrefillCache, make_filler
 from trainers.config import config_from_dict
 from utils import config as cfgio
@@ -113,3 +114,48 @@ def test_only_slow_methods_are_cached(tmp_path) -> None:
         filler = make_filler(method, tmp_path)
         assert isinstance(filler, PrefillCache) == (method in SLOW_PREFILLS), method
         assert not isinstance(make_filler(method, None), PrefillCache)
+
+
+def test_fsr_ns_is_the_rounded_mean_of_its_parts_in_the_hole() -> None:
+    rng = np.random.default_rng(3)
+    truth = np.clip(gradient(48).astype(int) + rng.integers(-20, 21, (48, 48)), 0, 255).astype(np.uint8)
+    gray, mask = damaged(truth, (10, 38, 8, 40))
+    fsr, ns = prefill(gray, mask, "fsr_fast").astype(float), prefill(gray, mask, "ns").astype(float)
+    assert np.abs(fsr - ns)[mask].max() > 4, "the parts must differ for the mean to be tested"
+    out = prefill(gray, mask, "fsr_ns").astype(float)
+    assert np.abs(out - (fsr + ns) / 2)[mask].max() <= 0.5
+
+
+def test_fsr_ns_soft_keeps_the_edge_and_smooths_deep_inside_the_hole() -> None:
+    # The parts' fills as fine noise around 120: what the softening does to detail, with nothing else varying.
+    rng = np.random.default_rng(5)
+    gray, mask = damaged(np.full((96, 96), 120, np.uint8), (8, 88, 8, 88))
+    parts = [np.clip(120 + rng.normal(0, 30, gray.shape), 0, 255).astype(np.uint8) for _ in range(2)]
+    plain = combine_fills(gray, mask, "fsr_ns", parts).astype(float)
+    soft = combine_fills(gray, mask, "fsr_ns_soft", parts).astype(float)
+    edge, deep = mask.copy(), np.zeros_like(mask)
+    edge[9:87, 9:87] = False  # the hole's outermost ring: blur weight about 0
+    deep[40:56, 40:56] = True  # 32 px or more from the edge: the full blur
+    assert np.abs(soft - plain)[edge].max() <= 0.1 * np.abs(plain - 120)[edge].max() + 1
+    assert soft[deep].std() < plain[deep].std() / 5, "a sigma-4 blur flattens pixel noise"
+    assert abs(soft[deep].mean() - plain[deep].mean()) < 2, "blurring shrinks toward the local mean, not elsewhere"
+    assert np.array_equal(soft[~mask], gray[~mask])
+
+
+@pytest.mark.parametrize("method", ["fsr_ns", "fsr_ns_soft"])
+def test_a_composite_cache_reuses_the_cached_fsr_fill_and_matches_the_direct_fill(tmp_path, method: str) -> None:
+    rng = np.random.default_rng(4)
+    truth = np.clip(gradient(48).astype(int) + rng.integers(-20, 21, (48, 48)), 0, 255).astype(np.uint8)
+    gray, mask = damaged(truth, (10, 38, 8, 40))
+    direct = prefill(gray, mask, method)
+    assert np.array_equal(make_filler(method, tmp_path)(gray, mask), direct)
+    fsr_cache = PrefillCache(tmp_path / "prefill", "fsr_fast")
+    assert fsr_cache.path(gray, mask).is_file(), "the composite filled its FSR part through the fsr_fast cache"
+    # A planted FSR entry is what the composite is built from on its next miss (so it is read, not recomputed).
+    other_gray = gray.copy()
+    other_gray[0, 0] ^= 1
+    planted_path = fsr_cache.path(other_gray, mask)
+    planted_path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(planted_path), np.where(mask, 200, other_gray).astype(np.uint8))
+    built = make_filler(method, tmp_path)(other_gray, mask)
+    assert abs(built[mask].mean() - (prefill(other_gray, mask, "ns")[mask].mean() + 200) / 2) < 3
