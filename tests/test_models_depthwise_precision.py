@@ -14,6 +14,7 @@ from models.depthwise_precision import is_depthwise, keep_depthwise_fp32
 from tests.test_models_pretrained import SMOKE_SMP, batch, inputs, model_config
 from trainers.config import load_config
 from trainers.gan_trainer import GANTrainer
+from utils.runtime import BF16_OVERRIDE_ENV
 
 
 def stack() -> nn.Sequential:
@@ -81,8 +82,12 @@ def test_lite0_generator_bf16_step_matches_the_fp32_depthwise_reference() -> Non
     assert (ours - full).abs().max() < 0.05
 
 
-@pytest.mark.parametrize("amp, flag, expected", [("bf16", True, True), ("bf16", False, False), ("off", True, False)])
-def test_the_trainer_switches_only_for_cpu_bf16_with_the_key(amp: str, flag: bool, expected: bool) -> None:
+@pytest.mark.parametrize("amp, flag, native, expected", [("bf16", True, "1", True), ("bf16", False, "1", False),
+                                                   ("off", True, "1", False), ("bf16", True, "0", False)])
+def test_the_trainer_switches_only_for_cpu_bf16_with_the_key(amp: str, flag: bool, native: str, expected: bool,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # native "0": a CPU without native bf16 trains in fp32 (utils/runtime.effective_amp), so nothing is switched.
+    monkeypatch.setenv(BF16_OVERRIDE_ENV, native)
     config = load_config("configs/smoke.yaml", SMOKE_SMP + [f"train.amp={amp}", f"train.depthwise_fp32={str(flag).lower()}",
                                                             "train.ema.enabled=true"])
     trainer = GANTrainer(config, torch.device("cpu"))

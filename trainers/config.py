@@ -98,7 +98,10 @@ class TrainConfig:
     epochs: int = param(200, "number of training epochs (raise it on resume to train longer)", ge=1)
     batch_size: int = param(4, "images per optimisation step (per process under torchrun)", ge=1)
     device: Literal["auto", "cpu", "cuda"] = param("auto", "auto = cuda when present, else cpu")
-    amp: Literal["off", "bf16", "fp16"] = param("off", "mixed precision: bf16 (CPU or GPU) or fp16 with a GradScaler (GPU)")
+    amp: Literal["off", "bf16", "fp16"] = param(
+        "off", "mixed precision: bf16 (CPU or GPU; where the device has no native bf16, e.g. a CPU without AVX512, it "
+        "would be emulated and several times slower, so training runs in fp32 with a warning; CHROMAFILL_CPU_BF16=1 "
+        "forces it) or fp16 with a GradScaler (GPU)")
     channels_last: bool = param(True, "use the channels_last memory format (faster convolutions on CPU and GPU)")
     depthwise_fp32: bool = param(
         True, "with amp bf16 on a CPU, run depthwise convolutions (EfficientNet encoders) in fp32: oneDNN's bf16 depthwise "

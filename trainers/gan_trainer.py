@@ -29,6 +29,7 @@ from trainers.distributed import DistInfo, StepVote, step_vote
 from trainers.optimizers import build_adam
 from trainers.schedule import TrainingTimeLR, build_scheduler, load_scheduler_state
 from utils.errors import ChromaFillError, first_line
+from utils.runtime import effective_amp
 
 
 def set_requires_grad(net: nn.Module | None, flag: bool) -> None:
@@ -61,6 +62,7 @@ class GANTrainer:
         self.device = device
         self.dist = dist
         train = config.train
+        self.amp = effective_amp(train.amp, device, warn=dist.is_main)  # what train.amp runs as on this device
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
         # A generator whose encoder is frozen for its first epochs leaves those weights without
         # gradients, which DDP must be told to expect (until on_epoch_start unfreezes it).
@@ -79,7 +81,7 @@ class GANTrainer:
         self.opt_d = self._adam(self.discriminator.parameters(), train.optim.lr_d) if self.discriminator else None
         self.sched_g = build_scheduler(self.opt_g, train)
         self.sched_d = build_scheduler(self.opt_d, train) if self.opt_d else None
-        self.scaler = torch.amp.GradScaler(device.type, enabled=train.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == "fp16")
         self.nonfinite_streak = 0
         self.nonfinite_total = 0
 
@@ -89,7 +91,7 @@ class GANTrainer:
         """The generator with its depthwise convolutions kept in fp32 under CPU bf16 autocast (train.depthwise_fp32);
         before DDP and the EMA copy, which both keep the switched classes."""
         train = self.config.train
-        if train.depthwise_fp32 and train.amp == "bf16" and self.device.type == "cpu":
+        if train.depthwise_fp32 and self.amp == "bf16" and self.device.type == "cpu":
             keep_depthwise_fp32(generator)
         return generator
 
@@ -119,7 +121,7 @@ class GANTrainer:
     # -- the step ----------------------------------------------------------------------------
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        amp = self.config.train.amp
+        amp = self.amp
         if amp == "off":
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if amp == "bf16" else torch.float16

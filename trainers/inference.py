@@ -26,7 +26,7 @@ from trainers.onnx_model import is_onnx_path, load_onnx_generator
 from trainers.predict import MaskNetPredictor, predict_to_folder, write_submission_zip
 from utils.background import background
 from utils.errors import ChromaFillError
-from utils.runtime import pick_device
+from utils.runtime import native_bf16, pick_device
 
 
 @dataclass
@@ -212,6 +212,9 @@ def inference_autocast(device: torch.device, amp: bool) -> Callable[[], contextl
     """What --amp wraps each forward in: bf16 autocast (a no-op context without it)."""
     if not amp:
         return contextlib.nullcontext
+    if not native_bf16(device):  # asked for per call, so kept, but the user should know it costs time here
+        print(f"warning: --amp: this {device.type.upper()} has no native bf16; bf16 is emulated and slower than fp32",
+              file=sys.stderr, flush=True)
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 

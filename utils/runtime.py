@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -31,3 +32,32 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+BF16_OVERRIDE_ENV = "CHROMAFILL_CPU_BF16"  # "1" / "0": treat the CPU as having / lacking native bf16
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 runs natively on `device`. On a CPU without AVX512 (e.g. AVX2 only) PyTorch emulates
+    bf16 and a bf16 training step measured 7x slower than fp32 (README "Speed"); `CHROMAFILL_CPU_BF16`
+    overrides the CPU's answer (tests use it to take both paths on any machine)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    forced = os.environ.get(BF16_OVERRIDE_ENV)
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # oneDNN has bf16 kernels for this CPU
+    except (AttributeError, RuntimeError):
+        return True  # no way to ask: keep what the config says
+
+
+def effective_amp(amp: str, device: torch.device, warn: bool = True) -> str:
+    """`train.amp` as it will run: bf16 becomes off, with a one-line warning, where bf16 is emulated,
+    because the bf16 recipes chose it for speed and there it is several times slower than fp32."""
+    if amp != "bf16" or native_bf16(device):
+        return amp
+    if warn:
+        print(f"warning: train.amp=bf16: this {device.type.upper()} has no native bf16 (bf16 would be emulated, several "
+              f"times slower than fp32); training in fp32 (set {BF16_OVERRIDE_ENV}=1 to force bf16)", file=sys.stderr, flush=True)
+    return "off"
