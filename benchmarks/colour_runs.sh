@@ -14,10 +14,12 @@
 # `scaling_table` scores them against run_$SCALING_PAIRED (default pretrained_bins): $TABLE.md / .json and
 # ${TABLE}_clipped.md / .json. The default recipe's row: SCALING_CONFIG=configs/cpu_budget.yaml
 # SCALING_RUN=budget_scaling SCALING_PAIRED=budget_frozen.
-# `hole_table` scores the runs $HOLE_RUNS names (default "scaling_20 lost_ssim fsr"; those that exist) with the Telea and
-# FSR_FAST pre-fills alone, paired against $PAIRED (default scaling_20), on the plain photos, the
+# `hole_table` scores the runs $HOLE_RUNS names (default "scaling_20 lost_ssim fsr"; those that exist) with the pre-fills
+# $HOLE_PREFILLS names alone (default "telea fsr_fast"), paired against $PAIRED (default scaling_20), on the plain photos, the
 # clipped ones and the darkened ones: $TABLE.md, ${TABLE}_clipped.md and ${TABLE}_dark.md (+ .json).
 # A run whose data.prefill is cached (fsr_fast, ...) fills its cache on every core before training.
+# $EXTRA_OVERRIDES is appended to every run's overrides: e.g. EXTRA_OVERRIDES=train.amp=off on a CPU without
+# native bf16 (no avx512_bf16 / amx_bf16 flag), where bf16 autocast is emulated and about 7x slower than fp32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAMVID=${1:?usage: colour_runs.sh CAMVID_DIR BSDS500_DIR [RUN ...]}
@@ -128,7 +130,8 @@ hole_table() {
   for name in ${HOLE_RUNS:-scaling_20 lost_ssim fsr}; do
     [[ -f checkpoints/run_$name/best.pt ]] && args+=(--checkpoint "$name=checkpoints/run_$name/best.pt")
   done
-  args+=(--paired-against "${PAIRED:-scaling_20}" --baseline-prefill telea fsr_fast --lost-gain --markdown)
+  # shellcheck disable=SC2206
+  args+=(--paired-against "${PAIRED:-scaling_20}" --baseline-prefill ${HOLE_PREFILLS:-telea fsr_fast} --lost-gain --markdown)
   $PY benchmarks/quality.py "$CAMVID/val" "$BSDS/val" --by-folder \
     --least-colourful-third "$CAMVID/val" --most-colourful-third "$BSDS/val" \
     "${args[@]}" --json "$TABLE.json" | tee "$TABLE.md"
@@ -151,7 +154,7 @@ for want in "${wanted[@]}"; do
     IFS='|' read -r name config overrides <<<"$entry"
     if [[ $name == "$want" ]]; then
       # shellcheck disable=SC2086
-      train_run "$name" "$config" $overrides
+      train_run "$name" "$config" $overrides ${EXTRA_OVERRIDES:-}
       found=1
     fi
   done

@@ -60,6 +60,7 @@ import argparse
 import itertools
 import math
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -79,6 +80,7 @@ from data.hole_detection import detect_hole  # noqa: E402
 from data.io import read_rgb  # noqa: E402
 from data.masks import padded_box  # noqa: E402
 from data.prefill import PREFILL_METHODS, prefill  # noqa: E402
+from data.prefill_cache import Filler, make_filler  # noqa: E402
 from data.sources import photo_items  # noqa: E402
 from metrics.colourfulness import mean_chroma  # noqa: E402
 from metrics.competition import mean_scores, score_image  # noqa: E402
@@ -162,13 +164,30 @@ def gray_copy(photo: Damaged) -> np.ndarray:
     return np.repeat(photo.gray[:, :, None], 3, axis=2)
 
 
-def prefilled(photo: Damaged, method: str) -> np.ndarray:
+class HoleFills:
+    """Pre-fills for one run: a slow fill (FSR, ...) is computed once per photo, through the training
+    disk cache (data/prefill_cache.py) in `folder`, and shared by its baseline row, the checkpoints
+    that restore from it and the composite fills built on it (fsr_ns reuses fsr_fast's fill)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.fillers: dict[str, Filler] = {}
+
+    def __call__(self, photo: Damaged, method: str) -> np.ndarray:
+        if method not in self.fillers:
+            self.fillers[method] = make_filler(method, self.folder)
+        return self.fillers[method](photo.gray, photo.hole)
+
+
+def prefilled(photo: Damaged, method: str, fills: HoleFills | None = None) -> np.ndarray:
     """The damaged gray with its hole pre-filled by `method`, as an RGB prediction (gray: the fill alone)."""
-    return np.repeat(prefill(photo.gray, photo.hole, method)[:, :, None], 3, axis=2)
+    filled = prefill(photo.gray, photo.hole, method) if fills is None else fills(photo, method)
+    return np.repeat(filled[:, :, None], 3, axis=2)
 
 
 def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool,
-                         amp: bool = False, prefill_override: str | None = None, tta: bool = False) -> tuple[Predictor, str]:
+                         amp: bool = False, prefill_override: str | None = None, tta: bool = False,
+                         fills: HoleFills | None = None) -> tuple[Predictor, str]:
     """Predict as infer.py does: the checkpoint's prefill of the hole (or the override, with infer.py's
     warning), then the generator (fp32, or bf16 as --amp; with `tta`, as --tta). Returns the predictor
     and that prefill's name."""
@@ -179,7 +198,8 @@ def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | No
     method = chosen_prefill(config, prefill_override)
 
     def predict(photo: Damaged) -> np.ndarray:
-        sample = make_sample(photo.gray, None, photo.hole, photo.name, prefill(photo.gray, photo.hole, method))
+        filled = prefill(photo.gray, photo.hole, method) if fills is None else fills(photo, method)
+        sample = make_sample(photo.gray, None, photo.hole, photo.name, filled)
         gray = sample["input"].unsqueeze(0).to(device)
         mask = sample["mask"].unsqueeze(0).to(device)
         with autocast():
@@ -394,14 +414,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="--grid panels show only the hole's bounding box grown by MARGIN times its size on each side")
     args = parser.parse_args(argv)
     try:
-        with torch.no_grad():  # scoped: tests call main() in-process and must get gradients back
-            return _run(args)
+        with torch.no_grad(), tempfile.TemporaryDirectory(prefix="chromafill_quality_") as fills_folder:
+            # no_grad is scoped: tests call main() in-process and must get gradients back
+            return _run(args, HoleFills(Path(fills_folder)))
     except ChromaFillError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, fills: HoleFills) -> int:
     checkpoints = [parse_checkpoint(spec) for spec in args.checkpoint]
     if args.grid and not checkpoints and args.no_baselines:
         raise ChromaFillError("--grid: --no-baselines and no --checkpoint leave no prediction to show")
@@ -415,7 +436,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_baselines:
         methods[GRAY_COPY] = lambda: (gray_copy, None)
         for method in args.baseline_prefill:
-            methods[method] = lambda method=method: (lambda photo: prefilled(photo, method), None)
+            methods[method] = lambda method=method: (lambda photo: prefilled(photo, method, fills), None)
     snaps = args.gray_snap or [None]
     run_of: dict[str, Path] = {}  # method name -> its checkpoint, for the hist spread column
     prefill_of: dict[str, str] = {}  # checkpoint method name -> the prefill it restores from, for --lost-gain
@@ -427,7 +448,7 @@ def _run(args: argparse.Namespace) -> int:
                 name = name if len(args.tta) == 1 else f"{name} tta {tta}"
                 run_of[name] = path
                 methods[name] = lambda path=path, snap=snap, amp=precision == "bf16", tta=tta == "on": checkpoint_predictor(
-                    path, device, snap, not args.no_ema, amp, args.prefill, tta)
+                    path, device, snap, not args.no_ema, amp, args.prefill, tta, fills)
     if args.paired_against is not None and args.paired_against not in methods:
         raise ChromaFillError(f"--paired-against: {args.paired_against!r} is not a method of this run; expected one of "
                               f"{', '.join(repr(name) for name in methods)}")
@@ -449,7 +470,7 @@ def _run(args: argparse.Namespace) -> int:
             grid_preds.append(preds[:args.grid_count])
     if args.lost_gain:
         for method in sorted(set(prefill_of.values()) - set(losts)):  # a checkpoint's prefill not among the baselines
-            rows, _ = evaluate(photos, lambda photo, method=method: prefilled(photo, method))
+            rows, _ = evaluate(photos, lambda photo, method=method: prefilled(photo, method, fills))
             losts[method] = [row["ssim_lost"] for row in rows]
         add_paired_column(results, losts, subsets, prefill_of, "lost_gain")
     if args.paired_against is not None:

@@ -326,3 +326,24 @@ def test_exposure_clips_the_photos_before_the_damage(photos: Path, tmp_path: Pat
         assert (after.mask == before.mask).all()  # the same damage seed: only the exposure differs
     dark = quality.damaged_photos([photos], 0, exposure="dark")
     assert all((cv2.cvtColor(p.rgb, cv2.COLOR_RGB2GRAY) == 0).mean() >= 0.09 for p in dark)
+
+
+def test_a_slow_fill_is_computed_once_per_photo_for_its_row_and_the_composites_on_it(
+        photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import data.prefill_cache as prefill_cache
+
+    calls: list[str] = []
+    real = prefill_cache.prefill
+
+    def counted(gray: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
+        calls.append(method)
+        return real(gray, mask, method)
+
+    monkeypatch.setattr(prefill_cache, "prefill", counted)
+    run(capsys, str(photos), "--baseline-prefill", "fsr_fast", "fsr_ns", "fsr_ns_soft", "--json", str(tmp_path / "f.json"))
+    assert calls.count("fsr_fast") == 3, "one FSR fill per photo, shared by its row and both composites"
+    results = json.loads((tmp_path / "f.json").read_text())["results"]
+    direct = [quality.prefill(p.gray, p.hole, "fsr_ns_soft") for p in quality.damaged_photos([photos], 0)]
+    assert results["fsr_ns_soft"]["ssim_lost"] == pytest.approx(np.mean([
+        quality.score_image(p.rgb, np.repeat(d[:, :, None], 3, axis=2), p.mask)["ssim_lost"]
+        for p, d in zip(quality.damaged_photos([photos], 0), direct)]), abs=1e-12)
