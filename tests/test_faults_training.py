@@ -94,7 +94,8 @@ def test_kill_9_at_random_moments_never_loses_last_pt(tmp_path: Path) -> None:
     args = (f"train.epochs={epochs}", "train.batch_size=1", "train.checkpoint.every_steps=1", "data.val.fraction=0.1")
     rng = random.Random(8)
     outcomes, seen_stale = [], 0
-    for attempt in range(12):
+    # 8 kills (each a fresh process start, the slow part): 4 timed by writes, 4 by the clock.
+    for attempt in range(8):
         resume = ["--resume", "auto"] if attempt else []
         proc = subprocess.Popen(train_cmd(root, out, *args, *resume), cwd=REPO, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -108,7 +109,7 @@ def test_kill_9_at_random_moments_never_loses_last_pt(tmp_path: Path) -> None:
         for name in ("last.pt", "best.pt"):
             if (run_dir / name).exists():
                 load_checkpoint(run_dir / name)  # never a half-written file
-    assert outcomes.count("during a checkpoint write") == 6, outcomes
+    assert outcomes.count("during a checkpoint write") == 4, outcomes
     assert all(o.endswith("after the first write") for o in outcomes[1::2]), outcomes
     assert seen_stale, "no kill left a temporary file behind; the cleanup below was not exercised"
     done = subprocess.run(train_cmd(root, out, *args, "--resume", "auto"), cwd=REPO, capture_output=True,
