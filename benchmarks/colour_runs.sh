@@ -67,6 +67,8 @@ RUNS=(
   "budget_fsr_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_fast data.augment.hole_crop_prob=1.0"
   # Against budget_fsr_holecrop: the mean of the FSR_FAST and NS fills, softened with the hole's depth (data/prefill.py)
   "budget_fsr_ns_soft_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_ns_soft data.augment.hole_crop_prob=1.0"
+  # Against budget_fsr_ns_soft_holecrop: FSR_FAST averaged over the photo's four mirrorings, with a dark guard (data/prefill.py)
+  "budget_fsr_flips_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0"
 )
 
 link_photos() {

@@ -10,7 +10,7 @@ from utils.errors import ConfigError
 
 # Too slow to run per training sample (seconds per photo): training computes them once per
 # (photo, damage) at full size and caches them on disk (data/prefill_cache.py).
-SLOW_PREFILLS = ("fsr_fast", "fsr_best", "shiftmap", "fsr_ns", "fsr_ns_soft")
+SLOW_PREFILLS = ("fsr_fast", "fsr_best", "shiftmap", "fsr_ns", "fsr_ns_soft", "fsr_flips_ns_soft")
 
 SHAPE_KINDS = ("rectangle", "ellipse", "polygon", "star")
 
@@ -133,19 +133,22 @@ class DataConfig:
     root: str = param("", "the dataset folder (for dacon: the folder holding train.csv; for samples: created when missing)")
     crop_size: int = param(256, "training crop size in pixels (square)", ge=8)
     num_workers: int = param(2, "DataLoader worker processes (0 = load in the main process)", ge=0)
-    prefill: Literal["none", "telea", "ns", "fsr_fast", "fsr_best", "shiftmap", "fsr_ns", "fsr_ns_soft"] = param(
+    prefill: Literal["none", "telea", "ns", "fsr_fast", "fsr_best", "shiftmap", "fsr_ns", "fsr_ns_soft",
+                     "fsr_flips_ns_soft"] = param(
         "telea",
         "classical fill of the lost region in the network's input (pixels outside the hole stay exact): none = keep "
         "the constant gray; telea / ns = OpenCV Telea / Navier-Stokes inpainting (~10 ms per photo, run on each "
         "training crop); fsr_fast / fsr_best = Frequency Selective Reconstruction, shiftmap = ShiftMap "
         "(cv2.xphoto; ~1 s / ~30 s / seconds per photo: run once per photo and damage at full size, as at "
         "inference, and cached on disk, see prefill_damages); fsr_ns = the mean of fsr_fast and ns, fsr_ns_soft = "
-        "fsr_ns blurred more the deeper inside the hole (cached like fsr_fast, whose cache they reuse). infer.py "
+        "fsr_ns blurred more the deeper inside the hole, fsr_flips_ns_soft = 0.7 x fsr_fast averaged over the photo's "
+        "four mirrorings + 0.3 x ns, blurred likewise, plain fsr_fast where that is near black (4x fsr_fast's time; "
+        "composites are cached like fsr_fast and reuse its cache). infer.py "
         "uses the checkpoint's own",
     )
     prefill_damages: int = param(
         4,
-        "slow prefills (fsr_fast, fsr_best, shiftmap, fsr_ns, fsr_ns_soft): how many fixed damages each training photo gets, used in turn "
+        "slow prefills (fsr_fast, fsr_best, shiftmap and the fsr_* composites): how many fixed damages each training photo gets, used in turn "
         "(epoch e: damage e mod N), so each is pre-filled once and then read from the cache (crops and flips stay "
         "fresh); fast prefills draw fresh damage at every draw instead",
         ge=1,

@@ -9,7 +9,7 @@ damage config, a mask net's new prediction) or the fill (method, OpenCV) misses 
 returning a stale fill. Entries are lossless PNGs written atomically, so concurrent DataLoader
 workers and runs can share one folder. A composite fill (fsr_ns, ...) is cached under its own name
 and computed from its parts' cached fills, so a warm fsr_fast cache makes fsr_ns cost one NS fill
-per entry.
+per entry. A mirrored part (fsr_fast:h) has its own folder (fsr_fast_h).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from data.io import write_image
-from data.prefill import COMPOSITE_PARTS, SLOW_PREFILLS, check_prefill, combine_fills, prefill
+from data.prefill import COMPOSITE_PARTS, SLOW_PREFILLS, check_part, check_prefill, combine_fills, prefill, prefill_part
 from utils.errors import ChromaFillError
 
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (damaged gray HxW uint8, mask HxW bool) -> filled gray
@@ -30,11 +30,15 @@ PREFILL_CACHE_FOLDER = "prefill"
 
 
 class PrefillCache:
-    """`prefill(gray, mask, method)`, memoised on disk under `folder/<method>/`."""
+    """`prefill(gray, mask, method)`, memoised on disk under `folder/<method>/`; `method` may also be a
+    composite's part ("fsr_fast:h", see data/prefill.py), kept under `folder/fsr_fast_h/`."""
 
     def __init__(self, folder: Path, method: str) -> None:
-        check_prefill(method, "prefill method")
-        self.folder = Path(folder) / method
+        if ":" in method:
+            check_part(method)
+        else:
+            check_prefill(method, "prefill method")
+        self.folder = Path(folder) / method.replace(":", "_")
         self.method = method
 
     def key(self, gray: np.ndarray, mask: np.ndarray) -> str:
@@ -62,11 +66,17 @@ class PrefillCache:
 
     def _compute(self, gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
         parts = COMPOSITE_PARTS.get(self.method)
+        if ":" in self.method:
+            return prefill_part(gray, mask, self.method)
         if parts is None or not mask.any() or mask.all():
             return prefill(gray, mask, self.method)
         cache_root = self.folder.parent
-        fills = [(PrefillCache(cache_root, part) if part in SLOW_PREFILLS else _DirectFiller(part))(gray, mask) for part in parts]
+        fills = [(PrefillCache(cache_root, part) if _is_slow(part) else _PartFiller(part))(gray, mask) for part in parts]
         return combine_fills(gray, mask, self.method, fills)
+
+
+def _is_slow(part: str) -> bool:
+    return part.partition(":")[0] in SLOW_PREFILLS
 
 
 def make_filler(method: str, cache_dir: Path | None) -> Filler:
@@ -75,6 +85,16 @@ def make_filler(method: str, cache_dir: Path | None) -> Filler:
     if cache_dir is not None and method in SLOW_PREFILLS:
         return PrefillCache(Path(cache_dir) / PREFILL_CACHE_FOLDER, method)
     return _DirectFiller(method)
+
+
+class _PartFiller:
+    """`prefill_part` bound to a composite's part that is fast enough not to cache (ns)."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+
+    def __call__(self, gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return prefill_part(gray, mask, self.part)
 
 
 class _DirectFiller:

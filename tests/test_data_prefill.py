@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from data.config import DataConfig
-from data.prefill import PREFILL_METHODS, SLOW_PREFILLS, combine_fills, prefill
+from data.prefill import PREFILL_METHODS, SLOW_PREFILLS, check_part, combine_fills, prefill, prefill_part
 from data.prefill_cache import PrefillCache, make_filler
 from trainers.config import config_from_dict
 from utils import config as cfgio
@@ -159,3 +160,63 @@ def test_a_composite_cache_reuses_the_cached_fsr_fill_and_matches_the_direct_fil
     cv2.imwrite(str(planted_path), np.where(mask, 200, other_gray).astype(np.uint8))
     built = make_filler(method, tmp_path)(other_gray, mask)
     assert abs(built[mask].mean() - (prefill(other_gray, mask, "ns")[mask].mean() + 200) / 2) < 3
+
+
+def test_a_mirrored_part_fills_the_mirrored_photo_and_mirrors_back() -> None:
+    # A ramp rising to the right with a hole at the left edge: mirrored left-right, the hole sits at the right
+    # edge of a ramp rising to the left. A fill that forgot to mirror back would put the wrong end of the ramp there.
+    truth = gradient(48)
+    gray, mask = damaged(truth, (14, 34, 0, 12))
+    for part in ("ns:h", "ns:v", "ns:hv", "fsr_fast:h"):
+        out = prefill_part(gray, mask, part)
+        assert np.array_equal(out[~mask], gray[~mask]), part
+        assert hole_error(out, truth, mask) < 12, part  # not mirrored back: 21 (v) to 90 (h)
+    assert not np.array_equal(prefill_part(gray, mask, "fsr_fast:hv"), prefill(gray, mask, "fsr_fast")), \
+        "FSR visits its blocks in a fixed order, so a mirrored photo gives another guess"
+
+
+@pytest.mark.parametrize("part", ["fsr_ns:h", "fsr_fast:x", "fsr_fast:", "fsr:h"])
+def test_a_malformed_part_is_refused_naming_it(part: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(part))):
+        check_part(part)
+
+
+def test_fsr_flips_ns_soft_is_the_weighted_softened_mean_of_its_parts() -> None:
+    rng = np.random.default_rng(6)
+    gray, mask = damaged(np.full((96, 96), 120, np.uint8), (8, 88, 8, 88))
+    fsr = [np.full(gray.shape, value, np.uint8) for value in (100, 110, 130, 140)]
+    ns = np.clip(120 + rng.normal(0, 30, gray.shape), 0, 255).astype(np.uint8)
+    out = combine_fills(gray, mask, "fsr_flips_ns_soft", [*fsr, ns]).astype(float)
+    edge = mask.copy()
+    edge[9:87, 9:87] = False
+    expected = 0.7 * 120 + 0.3 * ns.astype(float)  # the four mirrorings' mean is 120
+    assert np.abs(out - expected)[edge].max() <= 0.1 * np.abs(expected - 120)[edge].max() + 1
+    assert out[40:56, 40:56].std() < 0.3 * ns[40:56, 40:56].std() / 5, "deep inside the NS noise is blurred away"
+    assert np.array_equal(out[~mask], gray[~mask])
+
+
+def test_fsr_flips_ns_soft_keeps_plain_fsr_where_it_is_near_black() -> None:
+    # Crushed blacks: the plain FSR fill says 0 on the left half of the hole; the mirrored guesses and NS say brighter.
+    # SSIM's luminance term punishes a lifted black most, so there the composite must stay at plain FSR's 0.
+    gray, mask = damaged(np.full((64, 64), 90, np.uint8), (8, 56, 8, 56))
+    plain = np.where(np.arange(64)[None, :] < 32, 0, 100).astype(np.uint8).repeat(64, 0)
+    others = [np.full(gray.shape, 60, np.uint8) for _ in range(4)]
+    out = combine_fills(gray, mask, "fsr_flips_ns_soft", [plain, *others])
+    assert out[mask & (plain == 0)].max() == 0
+    bright = mask & (np.arange(64)[None, :] >= 40)
+    assert np.abs(out[bright].astype(float) - (0.175 * 100 + 0.825 * 60)).max() < 6, "elsewhere the mean holds"
+    unguarded = combine_fills(gray, mask, "fsr_ns_soft", [plain, others[0]])
+    assert unguarded[mask & (plain == 0)].max() > 20, "without the guard the black would lift (the test can fail)"
+
+
+def test_a_composite_cache_keeps_each_mirrored_fsr_part_in_its_own_folder(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    truth = np.clip(gradient(48).astype(int) + rng.integers(-20, 21, (48, 48)), 0, 255).astype(np.uint8)
+    gray, mask = damaged(truth, (10, 38, 8, 40))
+    direct = prefill(gray, mask, "fsr_flips_ns_soft")
+    assert np.array_equal(make_filler("fsr_flips_ns_soft", tmp_path)(gray, mask), direct)
+    for part in ("fsr_fast", "fsr_fast:h", "fsr_fast:v", "fsr_fast:hv"):
+        cache = PrefillCache(tmp_path / "prefill", part)
+        assert cache.folder.name == part.replace(":", "_")
+        assert np.array_equal(cv2.imread(str(cache.path(gray, mask)), cv2.IMREAD_UNCHANGED), prefill_part(gray, mask, part))
+    assert not (tmp_path / "prefill" / "ns").exists(), "NS is fast: computed, not cached"
