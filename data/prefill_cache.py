@@ -65,13 +65,14 @@ class PrefillCache:
         return filled
 
     def _compute(self, gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        parts = COMPOSITE_PARTS.get(self.method)
         if ":" in self.method:
             return prefill_part(gray, mask, self.method)
+        parts = COMPOSITE_PARTS.get(self.method)
         if parts is None or not mask.any() or mask.all():
             return prefill(gray, mask, self.method)
         cache_root = self.folder.parent
-        fills = [(PrefillCache(cache_root, part) if _is_slow(part) else _PartFiller(part))(gray, mask) for part in parts]
+        fills = [PrefillCache(cache_root, part)(gray, mask) if _is_slow(part) else prefill_part(gray, mask, part)
+                 for part in parts]
         return combine_fills(gray, mask, self.method, fills)
 
 
@@ -85,16 +86,6 @@ def make_filler(method: str, cache_dir: Path | None) -> Filler:
     if cache_dir is not None and method in SLOW_PREFILLS:
         return PrefillCache(Path(cache_dir) / PREFILL_CACHE_FOLDER, method)
     return _DirectFiller(method)
-
-
-class _PartFiller:
-    """`prefill_part` bound to a composite's part that is fast enough not to cache (ns)."""
-
-    def __init__(self, part: str) -> None:
-        self.part = part
-
-    def __call__(self, gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return prefill_part(gray, mask, self.part)
 
 
 class _DirectFiller:
