@@ -69,6 +69,8 @@ RUNS=(
   "budget_fsr_ns_soft_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_ns_soft data.augment.hole_crop_prob=1.0"
   # Against budget_fsr_ns_soft_holecrop: FSR_FAST averaged over the photo's four mirrorings, with a dark guard (data/prefill.py)
   "budget_fsr_flips_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0"
+  # Against budget_fsr_flips_holecrop: the decoder told where the hole is
+  "budget_fsr_flips_dsm|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 model.generator.decoder_sees_mask=true"
 )
 
 link_photos() {

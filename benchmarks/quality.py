@@ -5,7 +5,7 @@ Usage:
         [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--exposure bright|dark] [--no-baselines] [--no-ema]
         [--baseline-prefill telea [fsr_fast ...]] [--prefill NAME]
         [--precision fp32 [bf16]] [--tta off [on]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
-        [--spread-last 5] [--paired-against NAME] [--lost-gain] [--markdown] [--json OUT.json]
+        [--spread-last 5] [--paired-against NAME] [--lost-gain] [--lost-split] [--markdown] [--json OUT.json]
         [--grid OUT.png --grid-count 4 --grid-height 120 --grid-zoom MARGIN]
 
 Every photo (colour; gray ones are skipped) gets one lost region from data/damage.py with the
@@ -52,6 +52,13 @@ the checkpoint minus that of its own pre-fill alone (the gray input with the hol
 checkpoint's data.prefill, or --prefill's), with the paired standard error. It is what the network
 adds in the hole on top of the classical fill it starts from; the pre-fill's row is scored too when
 --baseline-prefill does not already include it.
+
+--lost-split adds two rows per checkpoint that tell where that gain comes from, both built from the
+checkpoint's own predictions (no second pass of the network): `NAME luma only`, the prediction's
+PIL L as a gray image (the network's luminance in the hole, without colour), and `NAME colour only`,
+the pre-fill's gray plus the prediction's colour offsets (each channel minus its L: the network's
+colour on the classical fill's luminance). With --lost-gain their gains over the pre-fill are paired
+too; a luminance network that only copies its pre-fill shows a luma-only gain of 0.
 """
 
 from __future__ import annotations
@@ -87,6 +94,7 @@ from metrics.competition import mean_scores, score_image  # noqa: E402
 from metrics.torch_score import to_uint8  # noqa: E402
 from trainers.inference import chosen_prefill, inference_autocast, load_generator  # noqa: E402
 from utils.atomic import atomic_write_bytes  # noqa: E402
+from utils.color import pil_luma  # noqa: E402
 from trainers.predict import generate  # noqa: E402
 from utils.errors import ChromaFillError  # noqa: E402
 from utils.runtime import pick_device  # noqa: E402
@@ -216,6 +224,28 @@ def evaluate(photos: list[Damaged], predict: Predictor) -> tuple[list[dict[str, 
         rows.append(score_image(photo.rgb, pred, photo.mask))
         preds.append(pred)
     return rows, preds
+
+
+def luma_only(pred: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """The prediction's PIL L as a gray RGB image: its luminance without its colour."""
+    return np.repeat(pil_luma(pred)[:, :, None], 3, axis=2)
+
+
+def colour_only(pred: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """The pre-fill's gray (`filled`, gray RGB) plus the prediction's colour offsets (each channel minus its L)."""
+    offsets = pred.astype(np.int16) - pil_luma(pred)[:, :, None]
+    return np.clip(filled.astype(np.int16) + offsets, 0, 255).astype(np.uint8)
+
+
+LOST_SPLITS = {"luma only": luma_only, "colour only": colour_only}
+
+
+def split_rows(photos: list[Damaged], preds: list[np.ndarray], method: str,
+               fills: HoleFills) -> dict[str, list[dict[str, float]]]:
+    """--lost-split: the score terms of each LOST_SPLITS part of a checkpoint's predictions, on its pre-fill `method`."""
+    filled = [prefilled(photo, method, fills) for photo in photos]
+    return {part: [score_image(photo.rgb, build(pred, fill), photo.mask) for photo, pred, fill in zip(photos, preds, filled)]
+            for part, build in LOST_SPLITS.items()}
 
 
 def paired_difference(scores: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
@@ -403,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
                              "checkpoint label) and its paired standard error")
     parser.add_argument("--lost-gain", action="store_true",
                         help="add a column: each checkpoint's SSIM_lost minus its own pre-fill's alone, paired per photo")
+    parser.add_argument("--lost-split", action="store_true",
+                        help="add rows per checkpoint: its luminance alone (gray) and its colour on its pre-fill's gray")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -424,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, fills: HoleFills) -> int:
     checkpoints = [parse_checkpoint(spec) for spec in args.checkpoint]
+    if args.lost_split and not checkpoints:
+        raise ChromaFillError("--lost-split: give a --checkpoint to split (it splits checkpoints' predictions)")
     if args.grid and not checkpoints and args.no_baselines:
         raise ChromaFillError("--grid: --no-baselines and no --checkpoint leave no prediction to show")
     if args.grid_zoom is not None and not (math.isfinite(args.grid_zoom) and args.grid_zoom >= 0):
@@ -463,9 +497,15 @@ def _run(args: argparse.Namespace, fills: HoleFills) -> int:
         if prefill_used is not None:
             prefill_of[name] = prefill_used
         rows, preds = evaluate(photos, predict)
-        scores[name] = [row["score"] for row in rows]
-        losts[name] = [row["ssim_lost"] for row in rows]
-        results[name] = {subset: summarise([rows[i] for i in indices]) for subset, indices in subsets.items()}
+        named_rows = {name: rows}
+        if args.lost_split and prefill_used is not None:
+            for part, part_rows in split_rows(photos, preds, prefill_used, fills).items():
+                named_rows[f"{name} {part}"] = part_rows
+                prefill_of[f"{name} {part}"] = prefill_used
+        for row_name, method_rows in named_rows.items():
+            scores[row_name] = [row["score"] for row in method_rows]
+            losts[row_name] = [row["ssim_lost"] for row in method_rows]
+            results[row_name] = {subset: summarise([method_rows[i] for i in indices]) for subset, indices in subsets.items()}
         if name != GRAY_COPY:  # the grid's input panel already shows it
             grid_preds.append(preds[:args.grid_count])
     if args.lost_gain:

@@ -317,6 +317,36 @@ def test_lost_gain_is_the_checkpoint_lost_minus_its_own_prefill(photos: Path, ch
     assert json.loads((tmp_path / "alone.json").read_text())["results"]["tiny"]["lost_gain"] == pytest.approx(tiny["lost_gain"])
 
 
+def test_lost_split_parts_rebuild_the_prediction_from_its_luma_and_its_colour() -> None:
+    rng = np.random.default_rng(3)
+    pred = (rng.integers(80, 170, (8, 9, 1)) + rng.integers(-25, 26, (8, 9, 3))).astype(np.uint8)  # a muted colour photo
+    filled = np.repeat(rng.integers(40, 200, (8, 9, 1), dtype=np.uint8), 3, axis=2)
+    luma = quality.luma_only(pred, filled)
+    assert (luma == quality.pil_luma(pred)[:, :, None]).all()
+    colour = quality.colour_only(pred, filled)
+    offsets = pred.astype(int) - quality.pil_luma(pred)[:, :, None]
+    assert (colour.astype(int) - filled.astype(int) == offsets).all()  # no clipping at these values
+    assert np.abs(quality.pil_luma(colour).astype(int) - filled[:, :, 0]).max() <= 1  # the pre-fill's luminance kept
+    # A network that returns its pre-fill in gray adds nothing in either part.
+    assert (quality.luma_only(filled, filled) == filled).all() and (quality.colour_only(filled, filled) == filled).all()
+
+
+def test_lost_split_rows_pair_each_part_with_the_checkpoint_prefill(photos: Path, checkpoint: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    out = run(capsys, str(photos), "--checkpoint", f"tiny={checkpoint}", "--lost-gain", "--lost-split",
+              "--json", str(tmp_path / "s.json"))
+    assert [line.split()[0] for line in out.strip().splitlines()[1:]] == ["gray", "telea", "tiny", "tiny", "tiny"]
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["prefill_of"] == {"tiny": "telea", "tiny luma only": "telea", "tiny colour only": "telea"}
+    results = saved["results"]
+    for part in ("tiny luma only", "tiny colour only"):
+        assert results[part]["lost_gain"] == pytest.approx(results[part]["ssim_lost"] - results["telea"]["ssim_lost"], abs=1e-9)
+    # The untrained tiny generator colours its output: the colour-only part differs from the gray luma-only part.
+    assert results["tiny luma only"]["hist"] != results["tiny colour only"]["hist"]
+    assert quality.main([str(photos), "--lost-split"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --lost-split: give a --checkpoint to split (it splits checkpoints' predictions)"
+
+
 def test_exposure_clips_the_photos_before_the_damage(photos: Path, tmp_path: Path) -> None:
     plain = quality.damaged_photos([photos], 0)
     bright = quality.damaged_photos([photos], 0, exposure="bright")
