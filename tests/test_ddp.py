@@ -110,3 +110,18 @@ def test_time_schedule_follows_rank_0_clock_on_both_ranks(dacon_root: Path, tmp_
     assert ranks[0]["learning_rates"] == ranks[1]["learning_rates"]
     assert 2e-5 < ranks[0]["learning_rates"]["lr/g"] < 2e-4  # inside the warm-up, past its start at lr/10
     assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
+
+
+def test_a_cached_composite_prefill_trains_identically_on_both_ranks(dacon_root: Path, tmp_path: Path) -> None:
+    """data.prefill=fsr_flips_ns_soft under torchrun: both ranks read and write one disk cache (the composite's
+    fills and each mirrored FSR part's, written atomically) and end with one set of weights."""
+    ranks = run_two_ranks(tmp_path, dacon_root, "plain", "train.epochs=2", "data.prefill=fsr_flips_ns_soft",
+                          "data.augment.hole_crop_prob=1.0")
+    assert [r["code"] for r in ranks] == [0, 0]
+    assert [r["global_step"] for r in ranks] == [4, 4]
+    assert ranks[0]["generator_hash"] == ranks[1]["generator_hash"]
+    prefill_cache = tmp_path / "cache" / "prefill"
+    folders = {folder.name: len(list(folder.rglob("*.png"))) for folder in prefill_cache.iterdir()}
+    assert set(folders) == {"fsr_flips_ns_soft", "fsr_fast", "fsr_fast_h", "fsr_fast_v", "fsr_fast_hv"}
+    assert folders["fsr_flips_ns_soft"] >= 8 and len(set(folders.values())) == 1  # every training pair, each part once
+    assert not list(prefill_cache.rglob("*.tmp*")), "no half-written file left behind"

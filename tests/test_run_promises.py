@@ -84,8 +84,10 @@ def test_tensorboard_keeps_the_validation_point_before_a_resume(dacon_root: Path
 
 
 @pytest.mark.parametrize("extra", [(), ("data.augment.exposure_prob=0.5", "model.discriminator.sees_mask=true",
-                                          "data.augment.hole_crop_prob=0.5")],
-                         ids=["plain", "exposure-mask-seeing-d-and-hole-crops"])
+                                          "data.augment.hole_crop_prob=0.5"),
+                                     # the cut run fills the disk cache that the resumed and the straight runs read
+                                     ("data.prefill=fsr_flips_ns_soft", "data.augment.hole_crop_prob=1.0")],
+                         ids=["plain", "exposure-mask-seeing-d-and-hole-crops", "cached-composite-prefill"])
 def test_time_budget_inside_an_epoch_resumes_inside_it_like_a_straight_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
     many = make_dacon_root(tmp_path / "many", n_train=14, n_test=1)
