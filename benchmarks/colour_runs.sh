@@ -71,8 +71,9 @@ RUNS=(
   "budget_fsr_flips_holecrop|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0"
   # Against budget_fsr_flips_holecrop: the decoder told where the hole is
   "budget_fsr_flips_dsm|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 model.generator.decoder_sees_mask=true"
-  # budget_fsr_flips_holecrop for 58 epochs (3,944 steps) instead of 20 minutes: the steps this recipe got in 20 minutes on
-  # a CPU with native bf16 (budget_fsr_holecrop, 3,983); 69 minutes of training in fp32 on a 2-core AVX2 EPYC
+  # budget_fsr_flips_holecrop for 58 epochs (3,944 steps) instead of 20 minutes: about the steps the same recipe on
+  # FSR_FAST (budget_fsr_holecrop) got in 20 minutes on a CPU with native bf16 (3,983); 68.5 minutes of fp32 training
+  # on a 2-core AVX2 EPYC
   "budget_fsr_flips_58ep|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 train.epochs=58 train.max_minutes=0"
 )
 
