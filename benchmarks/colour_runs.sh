@@ -75,6 +75,9 @@ RUNS=(
   # FSR_FAST (budget_fsr_holecrop) got in 20 minutes on a CPU with native bf16 (3,983); 68.5 minutes of fp32 training
   # on a 2-core AVX2 EPYC
   "budget_fsr_flips_58ep|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 train.epochs=58 train.max_minutes=0"
+  # Against budget_fsr_flips_holecrop: the SSIM_lost loss three times heavier on the hole's luminance only (its colour
+  # keeps weight 10; loss.lost_ssim.weight=30 on RGB cost colour, docs/quality.md "Two more levers on top of fsr")
+  "budget_fsr_flips_luma20|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=20"
 )
 
 link_photos() {

@@ -59,14 +59,16 @@ class GeneratorLoss(nn.Module):
         self.cfg = cfg
         self.weighted_terms = nn.ModuleDict(_weighted_terms(cfg))
         self.image_terms = nn.ModuleDict(_image_terms(cfg))
-        self.lost_ssim = LostSSIMLoss() if cfg.lost_ssim.weight > 0 else None
+        lost = cfg.lost_ssim
+        lost_weight = lost.weight + lost.luma_weight
+        self.lost_ssim = LostSSIMLoss(lost.weight / lost_weight) if lost_weight > 0 else None
         self.chroma_ce: ChromaClassLoss | None = None
         if cfg.chroma_ce.weight > 0:
             generator = generator or GeneratorConfig()
             self.chroma_ce = ChromaClassLoss(generator.chroma_bins, cfg.chroma_ce.rebalance, generator.chroma_scale)
         self.weights = {
             "pixel": cfg.pixel.weight, "smooth": cfg.smooth.weight, "ssim": cfg.ssim.weight,
-            "lost_ssim": cfg.lost_ssim.weight,
+            "lost_ssim": lost_weight,
             "hue_hist": cfg.hue_hist.weight, "perceptual": cfg.perceptual.weight,
             "adv": cfg.adversarial.weight, "feat_match": cfg.feat_match.weight, "chroma_ce": cfg.chroma_ce.weight,
         }

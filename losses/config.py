@@ -57,6 +57,12 @@ class LostSSIMLossConfig:
     weight: float = param(
         0.0, "weight of 1 - the score's SSIM_lost: skimage's 1-D SSIM along the lost pixels in row-major order, computed as the metric does (0 = off)", ge=0.0
     )
+    luma_weight: float = param(
+        0.0,
+        "extra weight of the same term whose gradient reaches only the luminance: the hole's luminance is trained at "
+        "weight + luma_weight, its colour at weight (a heavier weight alone costs colour)",
+        ge=0.0,
+    )
 
 
 @dataclass

@@ -11,6 +11,7 @@ from losses.config import LossConfig
 from losses.lost_ssim import LostSSIMLoss
 from metrics.competition import score_image
 from trainers.config import load_config
+from utils.color import ycbcr_to_rgb_in_gamut
 from utils.errors import ChromaFillError
 
 
@@ -92,3 +93,51 @@ def test_the_config_switches_it_on_and_it_enters_the_total() -> None:
 def test_a_negative_weight_is_refused_naming_the_key() -> None:
     with pytest.raises(ChromaFillError, match=r"loss\.lost_ssim\.weight: got -1\.0, expected a value >= 0"):
         load_config("configs/smoke.yaml", ["loss.lost_ssim.weight=-1"])
+
+
+def y_and_chroma_grads(chroma_share: float) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """The loss and its gradients to Y and (Cb, Cr), RGB built as the luma_composite heads build it."""
+    torch.manual_seed(3)
+    y = (0.2 + 0.6 * torch.rand(1, 1, 24, 24)).requires_grad_()
+    chroma = (0.5 + 0.05 * torch.randn(1, 2, 24, 24)).requires_grad_()
+    target = torch.rand(1, 3, 24, 24)
+    mask = torch.zeros(1, 1, 24, 24)
+    mask[:, :, 5:18, 4:20] = 1
+    value = LostSSIMLoss(chroma_share)(ycbcr_to_rgb_in_gamut(y, chroma), target, mask)
+    value.backward()
+    assert y.grad is not None and chroma.grad is not None
+    return float(value), y.grad, chroma.grad
+
+
+def test_chroma_share_scales_only_the_colour_gradient_and_keeps_the_value() -> None:
+    whole_value, whole_y, whole_chroma = y_and_chroma_grads(1.0)
+    quarter_value, quarter_y, quarter_chroma = y_and_chroma_grads(0.25)
+    luma_value, luma_y, luma_chroma = y_and_chroma_grads(0.0)
+    assert whole_value == quarter_value == luma_value
+    assert float(whole_chroma.abs().max()) > 1e-3  # the colour is trained when the share is whole
+    torch.testing.assert_close(quarter_y, whole_y, rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(luma_y, whole_y, rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(quarter_chroma, 0.25 * whole_chroma, rtol=1e-4, atol=1e-8)
+    assert float(luma_chroma.abs().max()) < 1e-6 * float(whole_chroma.abs().max())
+
+
+def test_luma_weight_adds_a_luminance_only_share_to_the_term() -> None:
+    cfg = LossConfig()
+    cfg.lost_ssim.weight, cfg.lost_ssim.luma_weight = 10.0, 20.0
+    g_loss = GeneratorLoss(cfg)
+    assert g_loss.lost_ssim is not None and g_loss.lost_ssim.chroma_share == pytest.approx(1 / 3)
+    pred, target = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24)
+    mask = torch.zeros(1, 1, 24, 24)
+    mask[:, :, 6:14, 5:19] = 1
+    _, terms = g_loss(pred, target, mask, d_fake=[[torch.zeros(1, 1, 2, 2)]])
+    assert float(terms["lost_ssim"]) == pytest.approx(30.0 * float(LostSSIMLoss()(pred, target, mask)))
+    cfg.lost_ssim.weight = 0.0  # luminance alone
+    only_luma = GeneratorLoss(cfg).lost_ssim
+    assert only_luma is not None and only_luma.chroma_share == 0.0
+
+
+def test_a_negative_luma_weight_or_share_is_refused() -> None:
+    with pytest.raises(ChromaFillError, match=r"loss\.lost_ssim\.luma_weight: got -2\.0, expected a value >= 0"):
+        load_config("configs/smoke.yaml", ["loss.lost_ssim.luma_weight=-2"])
+    with pytest.raises(ValueError, match="chroma_share must be in"):
+        LostSSIMLoss(1.5)
