@@ -78,6 +78,8 @@ RUNS=(
   # Against budget_fsr_flips_holecrop: the SSIM_lost loss three times heavier on the hole's luminance only (its colour
   # keeps weight 10; loss.lost_ssim.weight=30 on RGB cost colour, docs/quality.md "Two more levers on top of fsr")
   "budget_fsr_flips_luma20|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=20"
+  # Against budget_fsr_flips_luma20: the hole's luminance at 60 instead of 30
+  "budget_fsr_flips_luma50|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=50"
 )
 
 link_photos() {
