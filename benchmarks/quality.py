@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/quality.py PHOTOS_DIR [PHOTOS_DIR ...] [--checkpoint [LABEL=]PATH ...]
-        [--seed 0] [--limit N] [--gray-snap X [X ...]] [--true-mask] [--exposure bright|dark] [--no-baselines] [--no-ema]
+        [--seed 0] [--limit N] [--gray-snap X [X ...]] [--hole-blur SIGMA [SIGMA ...]] [--true-mask] [--exposure bright|dark] [--no-baselines] [--no-ema]
         [--baseline-prefill telea [fsr_fast ...]] [--prefill NAME]
         [--precision fp32 [bf16]] [--tta off [on]] [--by-folder] [--least-colourful-third DIR] [--most-colourful-third DIR]
         [--spread-last 5] [--paired-against NAME] [--lost-gain] [--lost-split] [--markdown] [--json OUT.json]
@@ -26,7 +26,8 @@ lost region = input != L(gt)), averaged over the photos. Methods:
 The hole that Telea and the checkpoints fill is the one a real submission has: found by the
 training-free constant-fill detector (data/hole_detection.py); --true-mask gives them the true
 mask instead. --gray-snap overrides model.generator.gray_snap of every checkpoint, so one trained
-model can be measured with several thresholds (one row each). --grid writes input | each method's prediction
+model can be measured with several thresholds (one row each); --hole-blur does the same for
+model.generator.hole_blur (the Gaussian sigma that smooths the prediction inside the hole). --grid writes input | each method's prediction
 (the baselines but the gray copy, then the checkpoints) | original rows of the first photos (a README figure);
 --grid-zoom shows only the window around each hole.
 
@@ -195,7 +196,7 @@ def prefilled(photo: Damaged, method: str, fills: HoleFills | None = None) -> np
 
 def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | None, use_ema: bool,
                          amp: bool = False, prefill_override: str | None = None, tta: bool = False,
-                         fills: HoleFills | None = None) -> tuple[Predictor, str]:
+                         fills: HoleFills | None = None, hole_blur: float | None = None) -> tuple[Predictor, str]:
     """Predict as infer.py does: the checkpoint's prefill of the hole (or the override, with infer.py's
     warning), then the generator (fp32, or bf16 as --amp; with `tta`, as --tta). Returns the predictor
     and that prefill's name."""
@@ -203,6 +204,8 @@ def checkpoint_predictor(path: Path, device: torch.device, gray_snap: float | No
     autocast = inference_autocast(device, amp)
     if gray_snap is not None:
         generator.gray_snap = gray_snap  # an eval-time post-processing step, no retraining needed
+    if hole_blur is not None:
+        generator.hole_blur = hole_blur  # eval-time too
     method = chosen_prefill(config, prefill_override)
 
     def predict(photo: Damaged) -> np.ndarray:
@@ -408,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos of each folder (0 = all)")
     parser.add_argument("--gray-snap", type=float, nargs="+", default=None,
                         help="override model.generator.gray_snap of the checkpoints; several values = one row per value")
+    parser.add_argument("--hole-blur", type=float, nargs="+", default=None, metavar="SIGMA",
+                        help="override model.generator.hole_blur of the checkpoints (px, 0 = off); several values = one row per value")
     parser.add_argument("--true-mask", action="store_true", help="fill the true lost region instead of the detected one")
     parser.add_argument("--exposure", choices=EXPOSURES, default=None,
                         help="clipped photos: expose each until 10..40%% of it is pure white (bright) or black (dark)")
@@ -462,6 +467,9 @@ def _run(args: argparse.Namespace, fills: HoleFills) -> int:
         raise ChromaFillError("--grid: --no-baselines and no --checkpoint leave no prediction to show")
     if args.grid_zoom is not None and not (math.isfinite(args.grid_zoom) and args.grid_zoom >= 0):
         raise ChromaFillError(f"--grid-zoom: {args.grid_zoom}: expected a margin >= 0 (a share of the hole's size)")
+    for sigma in args.hole_blur or []:
+        if not (math.isfinite(sigma) and sigma >= 0):
+            raise ChromaFillError(f"--hole-blur: {sigma}: expected a Gaussian sigma >= 0 in pixels (0 = off)")
     photos = damaged_photos(args.photos, args.seed, args.limit, args.true_mask, args.exposure)
     subsets = photo_subsets(photos, args.by_folder, args.least_colourful_third, args.most_colourful_third)
     device = pick_device(args.device)
@@ -474,15 +482,17 @@ def _run(args: argparse.Namespace, fills: HoleFills) -> int:
     snaps = args.gray_snap or [None]
     run_of: dict[str, Path] = {}  # method name -> its checkpoint, for the hist spread column
     prefill_of: dict[str, str] = {}  # checkpoint method name -> the prefill it restores from, for --lost-gain
+    blurs = args.hole_blur or [None]
     for label, path in checkpoints:
-        for snap in snaps:
+        for snap, blur in itertools.product(snaps, blurs):
             for precision, tta in itertools.product(args.precision, args.tta):
                 name = label if len(snaps) == 1 else f"{label} snap={snap:g}"
+                name = name if len(blurs) == 1 else f"{name} blur={blur:g}"
                 name = name if len(args.precision) == 1 else f"{name} {precision}"
                 name = name if len(args.tta) == 1 else f"{name} tta {tta}"
                 run_of[name] = path
-                methods[name] = lambda path=path, snap=snap, amp=precision == "bf16", tta=tta == "on": checkpoint_predictor(
-                    path, device, snap, not args.no_ema, amp, args.prefill, tta, fills)
+                methods[name] = lambda path=path, snap=snap, blur=blur, amp=precision == "bf16", tta=tta == "on": checkpoint_predictor(
+                    path, device, snap, not args.no_ema, amp, args.prefill, tta, fills, blur)
     if args.paired_against is not None and args.paired_against not in methods:
         raise ChromaFillError(f"--paired-against: {args.paired_against!r} is not a method of this run; expected one of "
                               f"{', '.join(repr(name) for name in methods)}")

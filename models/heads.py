@@ -7,8 +7,11 @@ the mask makes the structure there exact, leaving the network only colour and th
 
 from __future__ import annotations
 
+import math
+
 import torch
 from kornia.color import rgb_to_hsv
+from kornia.filters import gaussian_blur2d
 from torch import nn
 
 from models.chroma_bins import ChromaBinsHead
@@ -111,3 +114,17 @@ def gray_snap(rgb: torch.Tensor, threshold: float) -> torch.Tensor:
     saturation = rgb_to_hsv(rgb)[:, 1:2]
     gray = luma(rgb).expand_as(rgb)
     return torch.where(saturation < threshold, gray, rgb)
+
+
+def hole_blur(rgb: torch.Tensor, mask: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`rgb` with the pixels under `mask` (Bx1xHxW, 1 = lost) replaced by its Gaussian blur of `sigma` px.
+
+    The score's SSIM_lost slides a 7-pixel window along the hole's rows: deep in a hole the
+    network's pixel-level texture is a guess, and SSIM rewards a guess's variance shrinking toward
+    its local mean. Known pixels are never changed, so their exact luminance stays exact.
+    """
+    if sigma <= 0:
+        return rgb
+    radius = max(1, math.ceil(3 * sigma))
+    blurred = gaussian_blur2d(rgb, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="reflect")
+    return torch.where(mask > 0.5, blurred, rgb)

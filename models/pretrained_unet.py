@@ -56,12 +56,14 @@ class PretrainedUNetGenerator(nn.Module):
         chroma_temperature: float = GeneratorConfig.chroma_temperature,
         chroma_scale: int = GeneratorConfig.chroma_scale,
         gray_snap: float = 0.0,
+        hole_blur: float = 0.0,
         pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
         self.check_options(encoder=encoder, encoder_weights=encoder_weights, decoder=decoder, decoder_channels=decoder_channels,
                            decoder_sees_mask=decoder_sees_mask, mask_channel=mask_channel)
         self.mask_channel, self.head, self.gray_snap, self.pad_mode = mask_channel, head, gray_snap, pad_mode
+        self.hole_blur = hole_blur
         self.output_head = OutputHead(head, chroma_bins, chroma_temperature, chroma_scale)
         self.encoder_lr_multiplier = encoder_lr_multiplier
         self.encoder_frozen_epochs = encoder_frozen_epochs
@@ -161,7 +163,8 @@ class PretrainedUNetGenerator(nn.Module):
         """RGB; or (RGB, chroma-bin logits or None) with `with_logits` (models/generator_io.finish)."""
         check_gray_mask(gray, mask)
         raw = padded(self.run_net, self.encoder_input(gray, mask), self.size_multiple, self.pad_mode)
-        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits)
+        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits,
+                      self.hole_blur)
 
     def run_net(self, x: torch.Tensor) -> torch.Tensor:
         """The smp model's encoder, decoder and head on the padded input, with the mask added to the

@@ -132,6 +132,7 @@ class UNetGenerator(nn.Module):
         chroma_temperature: float = GeneratorConfig.chroma_temperature,
         chroma_scale: int = GeneratorConfig.chroma_scale,
         gray_snap: float = 0.0,
+        hole_blur: float = 0.0,
         pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
@@ -139,7 +140,7 @@ class UNetGenerator(nn.Module):
         self.mask_channel = mask_channel
         self.head = head
         self.output_head = OutputHead(head, chroma_bins, chroma_temperature, chroma_scale)
-        self.gray_snap = gray_snap
+        self.gray_snap, self.hole_blur = gray_snap, hole_blur
         self.pad_mode = pad_mode
         self.net = UNet(
             in_channels=2 if mask_channel else 1,
@@ -160,7 +161,8 @@ class UNetGenerator(nn.Module):
         if self.mask_channel:
             x = torch.cat([x, mask * 2 - 1], dim=1)
         raw = padded(self.net, x, 2**self.depth, self.pad_mode)
-        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits)
+        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits,
+                      self.hole_blur)
 
 
 @register("mask_net", "unet")

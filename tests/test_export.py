@@ -98,6 +98,25 @@ def test_onnx_parity_with_the_mask_added_to_the_decoder(tmp_path: Path, monkeypa
     assert all(torch_out[n].std() > 5 for n in SIZES)
 
 
+def test_onnx_parity_with_the_hole_blur(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """model.generator.hole_blur is part of the exported graph: the .onnx blurs the hole as the checkpoint does."""
+    blurred = random_checkpoint(tmp_path / "blur" / "best.pt", ["model.generator.hole_blur=2.0"])
+    sharp = random_checkpoint(tmp_path / "sharp" / "best.pt", [])
+    model = tmp_path / "model.onnx"
+    export(blurred, model, monkeypatch, capsys)
+    inputs = write_inputs(tmp_path / "in")
+    for path, out in ((blurred, "torch"), (model, "onnx"), (sharp, "sharp")):
+        run_inference(InferenceOptions(checkpoint=path, input=inputs, output=tmp_path / out, device="cpu", batch_size=2))
+    torch_out, onnx_out, sharp_out = predictions(tmp_path / "torch"), predictions(tmp_path / "onnx"), predictions(tmp_path / "sharp")
+    diffs = np.concatenate([np.abs(torch_out[n] - onnx_out[n]).ravel() for n in SIZES])
+    assert np.mean(diffs <= 1) >= 0.999 and diffs.max() <= 3
+    for name, (h, w) in SIZES.items():  # the same weights: only the hole (write_inputs' box) differs
+        hole = np.zeros((h, w), bool)
+        hole[h // 4: h // 2, w // 3: w // 3 + w // 4] = True
+        assert np.array_equal(torch_out[name][~hole], sharp_out[name][~hole])
+        assert np.abs(torch_out[name][hole] - sharp_out[name][hole]).max() > 3
+
+
 # Larger than the traced 256x256 and not a multiple of 32: padded inside, with chroma blocks cut by the padding.
 WIDE_SIZES = {**SIZES, "wide.png": (300, 517)}
 

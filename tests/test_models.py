@@ -139,6 +139,40 @@ def test_eval_mode_is_deterministic_and_train_mode_uses_dropout():
     assert sum(isinstance(m, nn.Dropout) for m in g.modules()) == 3
 
 
+@pytest.mark.parametrize("generator", [{"base_channels": 8, "depth": 5, "dropout": 0.0},
+                                       {"type": "smp_unet", "encoder_weights": "none", "base_channels": 64, "depth": 8,
+                                        "decoder_channels": [32, 24, 16, 16, 8]}])
+def test_hole_blur_smooths_the_hole_in_eval_only(generator: dict) -> None:
+    """hole_blur: in eval mode the hole is the Gaussian blur of the sharp prediction, known pixels are untouched;
+    train mode (what the losses see) is unchanged."""
+    from kornia.filters import gaussian_blur2d
+
+    gray = natural_gray(64, 64, seed=3)
+    mask = rect_mask(gray)
+    plain = build_generator(model_cfg(generator=generator)).eval()
+    blurred = build_generator(model_cfg(generator={**generator, "hole_blur": 1.5})).eval()
+    blurred.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        sharp, soft = plain(gray, mask), blurred(gray, mask)
+        hole = mask.expand_as(sharp) > 0.5
+        assert torch.equal(soft[~hole], sharp[~hole])
+        expected = gaussian_blur2d(sharp, (11, 11), (1.5, 1.5), border_type="reflect")
+        assert torch.allclose(soft[hole], expected[hole], atol=1e-6)
+        inner = (slice(None), slice(None), slice(20, 28), slice(25, 38))  # well inside the 16..32 x 21..42 hole
+
+        def roughness(x: torch.Tensor) -> float:
+            return float((x[inner][..., 1:] - x[inner][..., :-1]).abs().mean())
+
+        assert roughness(soft) < 0.8 * roughness(sharp)
+        blurred.train(), plain.train()
+        assert torch.equal(blurred(gray, mask), plain(gray, mask))
+
+
+def test_negative_hole_blur_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="hole_blur"):
+        model_cfg(generator={"hole_blur": -1.0})
+
+
 def test_gray_snap_makes_unsaturated_pixels_exactly_gray_in_eval_only():
     cfg = {"base_channels": 8, "depth": 5, "dropout": 0.0}  # train-mode outputs comparable
     gray = natural_gray(64, 64, seed=2)

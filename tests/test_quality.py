@@ -116,6 +116,21 @@ def test_gray_snap_override_and_markdown(photos: Path, checkpoint: Path, capsys:
     assert [line.split()[:2] for line in two[1:]] == [["tiny", "snap=0"], ["tiny", "snap=1"]]
 
 
+def test_hole_blur_rows_change_the_hole_only(photos: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = run(capsys, str(photos), "--checkpoint", str(checkpoint), "--no-baselines", "--true-mask", "--hole-blur", "0", "2",
+              "--json", str(tmp_path / "b.json"))
+    assert [line.split()[:2] for line in out.strip().splitlines()[1:]] == [["tiny", "blur=0"], ["tiny", "blur=2"]]
+    results = json.loads((tmp_path / "b.json").read_text())["results"]
+    sharp, blurred = results["tiny blur=0"], results["tiny blur=2"]
+    assert blurred["ssim_lost"] != sharp["ssim_lost"]  # an untrained generator's hole is noisy: the blur changes it
+    assert blurred["ssim_full"] == pytest.approx(sharp["ssim_full"], abs=0.05)  # the hole is a small part of the photo
+
+
+def test_negative_hole_blur_is_refused(photos: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    assert quality.main([str(photos), "--checkpoint", str(checkpoint), "--hole-blur", "-1"]) == 2
+    assert "--hole-blur: -1.0: expected a Gaussian sigma >= 0" in capsys.readouterr().err
+
+
 def test_precision_rows_score_fp32_and_bf16(photos: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = run(capsys, str(photos), "--checkpoint", str(checkpoint), "--no-baselines", "--precision", "fp32", "bf16",
               "--json", str(tmp_path / "p.json"))
