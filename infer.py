@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from data.prefill import PREFILL_METHODS
@@ -39,10 +40,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prefill", choices=PREFILL_METHODS, default=None,
                         help="classical fill of the lost region before the generator (default: the one the model was "
                         "trained with, data.prefill in its config; another one warns, as the model never saw its fills)")
+    parser.add_argument("--hole-blur", type=float, default=None, metavar="SIGMA",
+                        help="smooth the prediction inside the hole with a Gaussian of this sigma in pixels, 0 = off "
+                        "(default: the model's model.generator.hole_blur)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable inputs with a warning instead of stopping")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size: got {args.batch_size}, expected an integer >= 1")
+    if args.hole_blur is not None and not (math.isfinite(args.hole_blur) and args.hole_blur >= 0):
+        parser.error(f"--hole-blur: got {args.hole_blur}, expected a Gaussian sigma >= 0 in pixels (0 = off)")
     if args.masks is not None and args.mask_source is not None:
         parser.error("--mask-source: does not apply with --masks (the masks are read from files)")
     args.mask_source = args.mask_source or "auto"
@@ -58,6 +64,7 @@ def main() -> int:
         checkpoint=resolve_model(args.checkpoint), input=args.input, output=args.output, zip=args.zip, use_ema=not args.no_ema,
         tta=args.tta, batch_size=args.batch_size, device=args.device, amp=args.amp, masks=args.masks,
         save_masks=args.save_masks, skip_bad=args.skip_bad, mask_source=args.mask_source, prefill=args.prefill,
+        hole_blur=args.hole_blur,
     ))
     print(f"wrote {len(names)} predictions to {args.output}" + (f" and {args.zip}" if args.zip else ""))
     return 0

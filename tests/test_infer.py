@@ -15,6 +15,7 @@ import torch
 from data.inference_set import InferenceDataset
 from tests.dacon_fixture import make_dacon_root
 from utils.color import pil_luma
+from utils.errors import ChromaFillError
 from tests.test_export import SIZES, random_checkpoint, write_inputs
 from trainers.config import config_from_dict, load_config
 from trainers.inference import InferenceOptions, load_generator, run_inference
@@ -304,3 +305,37 @@ def test_gray_snapped_pixels_are_exactly_gray_in_the_written_pngs_with_and_witho
             unsnapped = saturation_bound(bgr) < threshold
             assert (unsnapped & ~gray).sum() == 0, (name, tta, int((unsnapped & ~gray).sum()))
             assert 0.1 < gray.mean() < 0.9, (name, tta, gray.mean())  # both snapped and coloured pixels
+
+
+def test_hole_blur_override_predicts_as_a_model_with_that_key(tmp_path: Path) -> None:
+    """--hole-blur 2 on a sharp model writes what a model configured with hole_blur=2 writes: the same weights,
+    known pixels as without the blur, the hole smoothed."""
+    inputs = write_inputs(tmp_path / "in")
+    sharp = random_checkpoint(tmp_path / "sharp" / "best.pt", [])
+    blurred = random_checkpoint(tmp_path / "blur" / "best.pt", ["model.generator.hole_blur=2.0"])
+    run_inference(InferenceOptions(checkpoint=sharp, input=inputs, output=tmp_path / "plain", device="cpu"))
+    run_inference(InferenceOptions(checkpoint=sharp, input=inputs, output=tmp_path / "override", device="cpu", hole_blur=2.0))
+    run_inference(InferenceOptions(checkpoint=blurred, input=inputs, output=tmp_path / "configured", device="cpu"))
+    run_inference(InferenceOptions(checkpoint=blurred, input=inputs, output=tmp_path / "off", device="cpu", hole_blur=0.0))
+    for name in SIZES:
+        plain, override, configured, off = (cv2.imread(str(tmp_path / d / name)) for d in ("plain", "override", "configured", "off"))
+        assert np.array_equal(override, configured) and np.array_equal(off, plain)
+        assert not np.array_equal(override, plain)
+
+
+@pytest.mark.parametrize("value, message", [("-1", "--hole-blur: got -1.0, expected a Gaussian sigma >= 0"),
+                                            ("nan", "--hole-blur: got nan, expected a Gaussian sigma >= 0")])
+def test_bad_hole_blur_is_one_line(checkpoint: Path, inputs: Path, tmp_path: Path, value: str, message: str) -> None:
+    done = subprocess.run([sys.executable, "infer.py", "--checkpoint", str(checkpoint), "--input", str(inputs),
+                           "--output", str(tmp_path / "o"), "--hole-blur", value], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr
+
+
+def test_hole_blur_on_an_onnx_model_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from tests.test_export import export
+
+    model = tmp_path / "model.onnx"
+    export(random_checkpoint(tmp_path / "best.pt", []), model, monkeypatch, capsys)
+    with pytest.raises(ChromaFillError, match="--hole-blur: an ONNX model holds the hole_blur it was exported with"):
+        run_inference(InferenceOptions(checkpoint=model, input=write_inputs(tmp_path / "in"), output=tmp_path / "o",
+                                       device="cpu", hole_blur=1.0))

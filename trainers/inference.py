@@ -45,6 +45,7 @@ class InferenceOptions:
     skip_bad: bool = False
     mask_source: str = "auto"
     prefill: str | None = None  # None = the model's own data.prefill
+    hole_blur: float | None = None  # None = the model's own model.generator.hole_blur
 
 
 @dataclass
@@ -157,6 +158,8 @@ def run_inference(opts: InferenceOptions) -> list[str]:
           f"{'--masks' if opts.masks else _mask_source_label(opts.mask_source, predictor)}, {prefill} pre-fill, "
           f"device {device}", file=sys.stderr)
     generator = model.generator
+    if opts.hole_blur is not None:
+        set_hole_blur(generator, opts.hole_blur, opts.checkpoint)
     index_batches = same_size_batches([dataset.image_size(i) for i in range(len(dataset))], opts.batch_size)
     batches = tqdm(background(_stacked_batches(dataset, index_batches)),
                    total=len(index_batches), desc="infer", unit="batch", disable=None)
@@ -168,6 +171,14 @@ def run_inference(opts: InferenceOptions) -> list[str]:
     if predictor is not None and opts.mask_source == "auto" and predictor.calls:
         print(f"the mask net found the lost region of {predictor.calls} images where the detector was unsure", file=sys.stderr)
     return names
+
+
+def set_hole_blur(generator: nn.Module, sigma: float, path: Path) -> None:
+    """infer.py --hole-blur: the eval-time smoothing of the hole (model.generator.hole_blur), chosen at inference."""
+    if is_onnx_path(path):
+        raise ChromaFillError(f"{path}: --hole-blur: an ONNX model holds the hole_blur it was exported with in its graph; "
+                              "export the checkpoint again with model.generator.hole_blur set, or drop --hole-blur")
+    generator.hole_blur = sigma
 
 
 def chosen_prefill(config: Config, override: str | None) -> str:
