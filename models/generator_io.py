@@ -25,8 +25,8 @@ def padded(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multipl
     return net(pad_to_multiple(x, multiple, pad_mode))
 
 
-def finish(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor, head: OutputHead, snap: float, training: bool,
-           with_logits: bool, blur: float = 0.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+def finish(raw: torch.Tensor, gray: torch.Tensor, mask: torch.Tensor, head: OutputHead, blur: float, snap: float,
+           training: bool, with_logits: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
     """The head on the (padded) raw channels, giving gray's size, then (eval mode only) the hole's blur and the gray
     snap, in that order: a pixel snapped to exact gray stays exactly gray.
 

@@ -163,8 +163,7 @@ class PretrainedUNetGenerator(nn.Module):
         """RGB; or (RGB, chroma-bin logits or None) with `with_logits` (models/generator_io.finish)."""
         check_gray_mask(gray, mask)
         raw = padded(self.run_net, self.encoder_input(gray, mask), self.size_multiple, self.pad_mode)
-        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits,
-                      self.hole_blur)
+        return finish(raw, gray, mask, self.output_head, self.hole_blur, self.gray_snap, self.training, with_logits)
 
     def run_net(self, x: torch.Tensor) -> torch.Tensor:
         """The smp model's encoder, decoder and head on the padded input, with the mask added to the

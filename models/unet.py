@@ -161,8 +161,7 @@ class UNetGenerator(nn.Module):
         if self.mask_channel:
             x = torch.cat([x, mask * 2 - 1], dim=1)
         raw = padded(self.net, x, 2**self.depth, self.pad_mode)
-        return finish(raw, gray, mask, self.output_head, self.gray_snap, self.training, with_logits,
-                      self.hole_blur)
+        return finish(raw, gray, mask, self.output_head, self.hole_blur, self.gray_snap, self.training, with_logits)
 
 
 @register("mask_net", "unet")
