@@ -26,6 +26,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from models import pretrained_weights
 from models.generator_io import check_gray_mask, finish, padded
 from models.config import GeneratorConfig
+from models.fourier import SpectralBlock
 from models.heads import OutputHead
 from models.init import init_weights
 from models.registry import register
@@ -33,6 +34,9 @@ from utils.errors import ConfigError
 
 DECODERS = {"unet": smp.Unet, "unetplusplus": smp.UnetPlusPlus}
 ENCODER_DEPTH = 5  # smp's deepest: features down to 1/32, so inputs are padded to a multiple of 32
+# The feature the global blocks mix (1/16 resolution): 8x8 on a 128-pixel training crop, 30x24 on a
+# 480x360 photo; the deepest (1/32) is 4x4 on a crop, where the encoder's own reach already spans it.
+GLOBAL_LEVEL = 4
 
 
 @register("generator", "smp_unet")
@@ -50,6 +54,7 @@ class PretrainedUNetGenerator(nn.Module):
         encoder_frozen_stages: int = 0,
         encoder_freeze_bn: bool = False,
         decoder_sees_mask: bool = False,
+        global_blocks: int = 0,
         mask_channel: bool = True,
         head: str = "luma_composite",
         chroma_bins: int = GeneratorConfig.chroma_bins,
@@ -83,6 +88,7 @@ class PretrainedUNetGenerator(nn.Module):
         # Level 0 of the features is the input itself, which the decoder drops.
         self.mask_embeddings = nn.ParameterList(
             [nn.Parameter(torch.zeros(c)) for c in self.net.encoder.out_channels[1:]] if decoder_sees_mask else [])
+        self.global_blocks = nn.Sequential(*(SpectralBlock(self.net.encoder.out_channels[GLOBAL_LEVEL]) for _ in range(global_blocks)))
         self.set_encoder_frozen(False)
 
     @staticmethod
@@ -118,6 +124,9 @@ class PretrainedUNetGenerator(nn.Module):
         init_weights(self.net.decoder, kind, gain)
         init_weights(self.net.segmentation_head, kind, gain)
         init_weights(self.output_head, kind, gain)
+        init_weights(self.global_blocks, kind, gain)
+        for block in self.global_blocks:
+            block.zero_output()  # each starts as the identity (models/fourier.py)
 
     # -- fine-tuning ----------------------------------------------------------------------------
 
@@ -167,17 +176,25 @@ class PretrainedUNetGenerator(nn.Module):
 
     def run_net(self, x: torch.Tensor) -> torch.Tensor:
         """The smp model's encoder, decoder and head on the padded input, with the mask added to the
-        decoder's features when it is to see it (decoder_sees_mask)."""
-        if not len(self.mask_embeddings):
+        decoder's features when it is to see it (decoder_sees_mask) and the global blocks on the
+        1/16 feature (global_blocks)."""
+        if not len(self.mask_embeddings) and not len(self.global_blocks):
             return self.net(x)
         features = self.net.encoder(x)
+        if len(self.mask_embeddings):
+            self.add_mask(features, x)
+        if len(self.global_blocks):
+            features[GLOBAL_LEVEL] = self.global_blocks(features[GLOBAL_LEVEL])
+        return self.net.segmentation_head(self.net.decoder(features))
+
+    def add_mask(self, features: list[torch.Tensor], x: torch.Tensor) -> None:
+        """Each feature level plus its learned vector times the hole's share of each feature pixel."""
         hole = x[:, -1:] * 0.5 + 0.5  # the padded mask channel, back in [0, 1]
         for level, embedding in enumerate(self.mask_embeddings, start=1):
             feature = features[level]
             factor = x.shape[-1] // feature.shape[-1]
             added = F.avg_pool2d(hole, factor) * embedding.view(1, -1, 1, 1)
             features[level] = feature + added.to(feature.dtype)
-        return self.net.segmentation_head(self.net.decoder(features))
 
     def encoder_input(self, gray: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The gray normalised as the adapted stem expects (pretrained_weights.adapt_stem), then the mask in [-1, 1]."""

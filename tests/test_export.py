@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -96,6 +97,25 @@ def test_onnx_parity_with_the_mask_added_to_the_decoder(tmp_path: Path, monkeypa
     diffs = np.concatenate([np.abs(torch_out[n] - onnx_out[n]).ravel() for n in SIZES])
     assert np.mean(diffs <= 1) >= 0.999 and diffs.max() <= 3
     assert all(torch_out[n].std() > 5 for n in SIZES)
+
+
+def test_onnx_parity_with_global_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Fourier blocks (their output convolutions non-zero in the exported EMA weights): the DFT matrices
+    are built from each input's size, so a photo larger than the trace matches too."""
+    checkpoint = random_checkpoint(tmp_path / "best.pt", ["model.generator.type=smp_unet", "model.generator.global_blocks=2",
+                                                          "model.generator.encoder_frozen_stages=5", *TYPE_OVERRIDES["smp_unet"]],
+                                   ema_shift=0.5)
+    model = tmp_path / "model.onnx"
+    export(checkpoint, model, monkeypatch, capsys)
+    assert "Cos" in {node.op_type for node in onnx.load(str(model)).graph.node}  # the blocks are in the graph
+    sizes = {**SIZES, "wide.png": (300, 517)}
+    inputs = write_inputs(tmp_path / "in", sizes)
+    for path, out in ((checkpoint, "torch"), (model, "onnx")):
+        run_inference(InferenceOptions(checkpoint=path, input=inputs, output=tmp_path / out, device="cpu", batch_size=1))
+    torch_out, onnx_out = predictions(tmp_path / "torch", sizes), predictions(tmp_path / "onnx", sizes)
+    diffs = np.concatenate([np.abs(torch_out[n] - onnx_out[n]).ravel() for n in sizes])
+    assert np.mean(diffs <= 1) >= 0.999 and diffs.max() <= 3
+    assert all(torch_out[n].std() > 5 for n in sizes)
 
 
 def test_onnx_parity_with_the_hole_blur(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
