@@ -4,6 +4,8 @@ them with its encoder frozen, and they export to ONNX at any size."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -11,9 +13,12 @@ from torch import nn
 from models.build import build_generator
 from models.fourier import SpectralBlock, irfft2, rfft2
 from models.pretrained_unet import GLOBAL_LEVEL
+from tests.test_models_fusion import trained_looking
 from tests.test_models_pretrained import SMOKE_SMP, batch, inputs, model_config
 from trainers.config import load_config
 from trainers.gan_trainer import GANTrainer
+from trainers.inference import inference_autocast, prepare_for_inference
+from trainers.predict import generate
 from utils.errors import ChromaFillError
 
 SIZES = [(6, 10), (7, 9), (8, 8), (1, 5), (5, 1)]  # even and odd widths (the Nyquist bin), single rows and columns
@@ -116,3 +121,21 @@ def test_bad_global_blocks_are_config_errors(override: str, message: str) -> Non
 def test_global_blocks_on_the_plain_unet_are_a_config_error() -> None:
     with pytest.raises(ChromaFillError, match="model.generator.global_blocks: is not an option of generator type 'unet'"):
         load_config("configs/smoke.yaml", ["model.generator.global_blocks=1"])
+
+
+def test_global_blocks_prepared_for_inference_predict_as_eval_mode() -> None:
+    """infer.py's preparation: the blocks' BatchNorm folded, channels_last; and under --amp (bf16) near it."""
+    torch.manual_seed(0)
+    original = build_generator(model_config(encoder_weights="none", global_blocks=1))
+    trained_looking(opened(original.global_blocks[0])).eval()
+    original.eval()
+    prepared = prepare_for_inference(copy.deepcopy(original), torch.device("cpu"))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in prepared.global_blocks.modules())
+    gray, mask = inputs(40, 72)
+    expected = generate(original, gray, mask)
+    got = generate(prepared, gray.contiguous(memory_format=torch.channels_last), mask)
+    assert torch.allclose(expected, got, atol=1e-4), float((expected - got).abs().max())
+    bf16 = prepare_for_inference(copy.deepcopy(original), torch.device("cpu"), amp=True)
+    with inference_autocast(torch.device("cpu"), True)():
+        rough = generate(bf16, gray, mask)
+    assert (rough - expected).abs().mean() < 0.02
