@@ -80,6 +80,12 @@ RUNS=(
   "budget_fsr_flips_luma20|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=20"
   # Against budget_fsr_flips_luma20: the hole's luminance at 60 instead of 30
   "budget_fsr_flips_luma50|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=50"
+  # Against budget_fsr_flips_luma20: the generator's learning rate doubled (the decoder learns the hole in fewer steps?)
+  "budget_fsr_flips_luma20_lr1e3|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=20 train.optim.lr_g=0.001"
+  # Against budget_fsr_flips_luma20: no discriminator (no adversarial loss in the hole, and more steps)
+  "budget_fsr_flips_luma20_noadv|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=20 loss.adversarial.weight=0"
+  # Against budget_fsr_flips_luma20: two Fourier-convolution blocks on the 1/16 feature (LaMa's global reach)
+  "budget_fsr_flips_luma20_ffc2|configs/cpu_budget.yaml|data.prefill=fsr_flips_ns_soft data.augment.hole_crop_prob=1.0 loss.lost_ssim.luma_weight=20 model.generator.global_blocks=2"
 )
 
 link_photos() {
