@@ -60,21 +60,21 @@ class SpectralBlock(nn.Module):
         return x + self.expand(y + self.fourier(y)).to(x.dtype)
 
 
-def _angles(size: torch.Tensor | int, count: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
-    """2 pi k n / size for k < count (rows) and n < size (columns), on `like`'s device, in fp32."""
+def _cos_sin(size: torch.Tensor | int, count: torch.Tensor | int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of 2 pi k n / size for k < count (rows) and n < size (columns), on `like`'s device, in fp32."""
     k = torch.arange(count, device=like.device, dtype=torch.float32)
     n = torch.arange(size, device=like.device, dtype=torch.float32)
-    return torch.outer(k, n) * (2 * torch.pi / size)
+    angles = torch.outer(k, n) * (2 * torch.pi / size)
+    return torch.cos(angles), torch.sin(angles)
 
 
 def rfft2(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """torch.fft.rfft2(x, norm="ortho") as (real, imaginary) parts, by matrix products over the last two axes."""
     height, width = x.shape[-2], x.shape[-1]
-    along_w = _angles(width, width // 2 + 1, x)  # (W/2+1, W)
-    real = x @ torch.cos(along_w).T
-    imag = -(x @ torch.sin(along_w).T)
-    along_h = _angles(height, height, x)  # (H, H), symmetric
-    cos_h, sin_h = torch.cos(along_h), torch.sin(along_h)
+    cos_w, sin_w = _cos_sin(width, width // 2 + 1, x)  # (W/2+1, W)
+    real = x @ cos_w.T
+    imag = -(x @ sin_w.T)
+    cos_h, sin_h = _cos_sin(height, height, x)  # (H, H), symmetric
     scale = (height * width) ** -0.5
     # (cos - i sin) applied along H to real + i imag
     return (cos_h @ real + sin_h @ imag) * scale, (cos_h @ imag - sin_h @ real) * scale
@@ -87,13 +87,12 @@ def irfft2(real: torch.Tensor, imag: torch.Tensor, width: torch.Tensor | int) ->
     ignored: their sines are zero at every sample.
     """
     height, bins = real.shape[-2], real.shape[-1]
-    along_h = _angles(height, height, real)
-    cos_h, sin_h = torch.cos(along_h), torch.sin(along_h)
+    cos_h, sin_h = _cos_sin(height, height, real)
     # (cos + i sin) applied along H
     real, imag = cos_h @ real - sin_h @ imag, cos_h @ imag + sin_h @ real
-    along_w = _angles(width, bins, real)  # (bins, W)
+    cos_w, sin_w = _cos_sin(width, bins, real)  # (bins, W)
     # Each bin but the zero one (and the Nyquist one of an even width) stands for itself and its mirror.
     k = torch.arange(bins, device=real.device, dtype=torch.float32)
     twice = 2.0 - (k == 0).float() - (2 * k == width).float()
-    out = (real * twice) @ torch.cos(along_w) - (imag * twice) @ torch.sin(along_w)
+    out = (real * twice) @ cos_w - (imag * twice) @ sin_w
     return out * (height * width) ** -0.5

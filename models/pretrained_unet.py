@@ -181,10 +181,8 @@ class PretrainedUNetGenerator(nn.Module):
         if not len(self.mask_embeddings) and not len(self.global_blocks):
             return self.net(x)
         features = self.net.encoder(x)
-        if len(self.mask_embeddings):
-            self.add_mask(features, x)
-        if len(self.global_blocks):
-            features[GLOBAL_LEVEL] = self.global_blocks(features[GLOBAL_LEVEL])
+        self.add_mask(features, x)  # no-op without decoder_sees_mask
+        features[GLOBAL_LEVEL] = self.global_blocks(features[GLOBAL_LEVEL])  # an empty Sequential is the identity
         return self.net.segmentation_head(self.net.decoder(features))
 
     def add_mask(self, features: list[torch.Tensor], x: torch.Tensor) -> None:
